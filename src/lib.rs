@@ -1,0 +1,24 @@
+//! # odenet — deep networks as numerical schemes for differential equations
+//!
+//! Lu, Zhong, Li, Dong, *Beyond Finite Layer Neural Networks: Bridging Deep Architectures and
+//! Numerical Differential Equations*, ICML 2018 (arXiv 1710.10121).
+//!
+//! | network   | update                                              | scheme            |
+//! |-----------|-----------------------------------------------------|-------------------|
+//! | ResNet    | u_{n+1} = u_n + f(u_n)                              | forward Euler     |
+//! | LM-ResNet | u_{n+1} = (1 − k_n) u_n + k_n u_{n−1} + f(u_n)      | linear two-step   |
+//!
+//! Layout: [`nn`] holds residual branches f (they never add a skip), [`scheme`] the stepping
+//! rules, [`stage`] one integration interval, [`net`] the network, [`zoo`] the registry of named
+//! models, [`data`] the datasets, [`train`] the trainer.
+
+pub mod data;
+pub mod net;
+pub mod nn;
+pub mod params;
+pub mod scheme;
+pub mod stage;
+pub mod zoo;
+
+pub use net::{Net, NetConfig};
+pub use scheme::SchemeConfig;

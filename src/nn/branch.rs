@@ -1,0 +1,89 @@
+//! Residual branches f(u): the pre-activation basic and bottleneck blocks of He et al. (2016).
+
+use super::BnReluConv;
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Which residual branch a network uses.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum BranchKind {
+    /// BN-ReLU-conv3x3-BN-ReLU-conv3x3; output width = stage width.
+    Basic,
+    /// BN-ReLU-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1; output width = `expansion` × stage width.
+    /// `groups` > 1 makes the 3×3 a grouped convolution (ResNeXt) of width `groups × group_width`.
+    Bottleneck { expansion: usize, groups: usize, group_width: usize },
+}
+
+impl BranchKind {
+    /// The paper's CIFAR bottleneck (LM-ResNet-164): [1×1, p; 3×3, p; 1×1, 4p].
+    pub const BOTTLENECK: Self = Self::Bottleneck { expansion: 4, groups: 1, group_width: 0 };
+
+    /// Channels coming out of a stage of this width.
+    pub fn out_channels(&self, width: usize) -> usize {
+        match self {
+            Self::Basic => width,
+            Self::Bottleneck { expansion, .. } => width * expansion,
+        }
+    }
+}
+
+/// One branch: its kind, input width, stage width and stride.
+#[derive(Clone, Copy, Debug)]
+pub struct BranchConfig {
+    pub kind: BranchKind,
+    pub in_channels: usize,
+    pub width: usize,
+    pub stride: usize,
+}
+
+impl BranchConfig {
+    pub fn init(&self, device: &Device) -> Branch {
+        let (c_in, w, s) = (self.in_channels, self.width, self.stride);
+        match self.kind {
+            BranchKind::Basic => Branch::Basic(Basic {
+                a: BnReluConv::new([c_in, w], 3, s, 1, device),
+                b: BnReluConv::new([w, w], 3, 1, 1, device),
+            }),
+            BranchKind::Bottleneck { expansion, groups, group_width } => {
+                let mid = if groups > 1 { groups * group_width } else { w };
+                Branch::Bottleneck(Bottleneck {
+                    a: BnReluConv::new([c_in, mid], 1, 1, 1, device),
+                    b: BnReluConv::new([mid, mid], 3, s, groups, device),
+                    c: BnReluConv::new([mid, w * expansion], 1, 1, 1, device),
+                })
+            }
+        }
+    }
+}
+
+/// A residual branch f; `forward` returns f(u) only.
+#[derive(Module, Debug)]
+pub enum Branch {
+    Basic(Basic),
+    Bottleneck(Bottleneck),
+}
+
+#[derive(Module, Debug)]
+pub struct Basic {
+    pub a: BnReluConv,
+    pub b: BnReluConv,
+}
+
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    pub a: BnReluConv,
+    pub b: BnReluConv,
+    pub c: BnReluConv,
+}
+
+impl Branch {
+    /// # Shapes
+    /// - `u`: `[batch, C_in, H, W]` → `[batch, C_out, H / stride, W / stride]`
+    pub fn forward(&self, u: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Basic(b) => b.b.forward(b.a.forward(u)),
+            Self::Bottleneck(b) => b.c.forward(b.b.forward(b.a.forward(u))),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! One integration interval: a run of blocks at one resolution, stepped by one [`Scheme`].
+
+use crate::nn::{BnReluConv, Branch, BranchConfig, BranchKind};
+use crate::scheme::{Scheme, SchemeConfig};
+use burn::prelude::*;
+
+/// A stage of the network.
+///
+/// Step 0 is forward Euler with shortcut r = P(u) (a BN-ReLU-conv1×1 projection when width or
+/// resolution changes, else r = u): `u_1 = r + f_0(u_0)`. The history then starts from r, so the
+/// next two-step update uses the *projected* old state as u_{n−1}, as in the official code.
+#[derive(Module, Debug)]
+pub struct Stage {
+    pub projection: Option<BnReluConv>,
+    pub branches: Vec<Branch>,
+    pub scheme: Scheme,
+}
+
+/// Layout of one stage.
+#[derive(Clone, Copy, Debug)]
+pub struct StageConfig {
+    pub in_channels: usize,
+    pub width: usize,
+    pub blocks: usize,
+    pub stride: usize,
+    pub branch: BranchKind,
+}
+
+impl StageConfig {
+    pub fn out_channels(&self) -> usize {
+        self.branch.out_channels(self.width)
+    }
+
+    pub fn init(&self, scheme: &SchemeConfig, device: &Device) -> Stage {
+        let out = self.out_channels();
+        let projection = (self.in_channels != out || self.stride != 1)
+            .then(|| BnReluConv::new([self.in_channels, out], 1, self.stride, 1, device));
+        let branches = (0..self.blocks)
+            .map(|i| {
+                let (in_channels, stride) =
+                    if i == 0 { (self.in_channels, self.stride) } else { (out, 1) };
+                BranchConfig { kind: self.branch, in_channels, width: self.width, stride }
+                    .init(device)
+            })
+            .collect();
+        Stage { projection, branches, scheme: scheme.init(self.blocks, out, device) }
+    }
+}
+
+impl Stage {
+    /// # Shapes
+    /// - `u`: `[batch, C_in, H, W]` → `[batch, C_out, H / stride, W / stride]`
+    pub fn forward(&self, u: Tensor<4>) -> Tensor<4> {
+        let Some((first, rest)) = self.branches.split_first() else { return u };
+        let shortcut = match &self.projection {
+            Some(p) => p.forward(u.clone()),
+            None => u.clone(),
+        };
+        let mut u_next = shortcut.clone() + first.forward(u);
+        let mut prev = shortcut;
+        for (i, f) in rest.iter().enumerate() {
+            let fu = f.forward(u_next.clone());
+            let stepped = self.scheme.step(i + 1, u_next.clone(), prev, fu);
+            prev = u_next;
+            u_next = stepped;
+        }
+        u_next
+    }
+}
