@@ -1,0 +1,331 @@
+"""PyTorch twin of odenet's model registry (src/nn, src/scheme, src/stage, src/net, src/zoo).
+
+Builds exactly the networks that ``odenet::zoo::create(name, in_channels, num_classes)`` builds, with
+the same module tree, so that weights, gradients and parameter counts can be compared one to one
+(``tests/parity_pytorch.rs``) and the same models can be timed in PyTorch (``bench/``).
+
+* Branches f(u) return f(u) only (pre-activation BN-ReLU-conv units, bias-free convs, padding
+  k // 2, He fan-out normal init N(0, 2 / (k*k*C_out))); the skip connection is added by the scheme.
+* A stage's first block is a forward-Euler step with shortcut r = P(u) (BN-ReLU-conv1x1 projection,
+  stride s, only when width or resolution changes, else r = u): u_1 = r + f_0(u); prev = r.
+  Blocks n >= 1: u_{n+1} = u_n + f_n(u_n) + k_n (u_{n-1} - u_n) (LM, paper convention) or
+  u_n + f_n(u_n) (ResNet). k of a stage is one tensor ``lm_k`` of shape [blocks - 1, 1]
+  (or [blocks - 1, C] per channel), init U[-0.1, 0].
+* Head: BN-ReLU-global average pool-Linear.
+
+Module attribute names mirror the Rust parameter paths of ``odenet::params::inventory`` (enum
+variants omitted): ``stem.weight``, ``stages.0.branches.1.a.bn.weight``, ``stages.1.projection.conv.weight``,
+``stages.2.scheme.lm_k``, ``head_bn.weight``, ``head_fc.weight``. Only the leaf names differ (BN
+``weight``/``bias`` are Burn's ``gamma``/``beta``; Burn's Linear weight is stored [in, out]);
+:func:`to_odenet_state` does that renaming.
+
+Usage::
+
+    import odenet_torch as ot
+    model = ot.build("lm-resnet56", in_channels=3, num_classes=10)
+    state = ot.to_odenet_state(model)          # dict of Rust path -> tensor
+
+Extending: a new family is a function returning a :class:`NetConfig` added to :data:`REGISTRY`
+(e.g. a ResNeXt via ``BranchSpec("bottleneck", expansion=4, groups=32, group_width=4)``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+import torch.nn.functional as F
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration (mirrors BranchKind, SchemeConfig, StageConfig, NetConfig)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BranchSpec:
+    """Which residual branch (Rust ``BranchKind``).
+
+    ``kind`` is ``"basic"`` (BN-ReLU-conv3x3-BN-ReLU-conv3x3, out = width) or ``"bottleneck"``
+    (BN-ReLU-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1, out = expansion * width; ``groups`` > 1 makes
+    the 3x3 grouped with ``groups * group_width`` channels, ResNeXt).
+    """
+
+    kind: str = "basic"
+    expansion: int = 1
+    groups: int = 1
+    group_width: int = 0
+
+    def out_channels(self, width: int) -> int:
+        return width if self.kind == "basic" else width * self.expansion
+
+
+BASIC = BranchSpec("basic")
+BOTTLENECK = BranchSpec("bottleneck", expansion=4, groups=1, group_width=0)
+
+
+@dataclass(frozen=True)
+class SchemeSpec:
+    """Stepping rule (Rust ``SchemeConfig``): ``"forward-euler"`` or ``"linear-two-step"``."""
+
+    rule: str = "forward-euler"
+    k_init: tuple[float, float] = (-0.1, 0.0)
+    per_channel: bool = False
+
+
+EULER = SchemeSpec("forward-euler")
+LM_PAPER = SchemeSpec("linear-two-step", k_init=(-0.1, 0.0), per_channel=False)
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Everything needed to build a network (Rust ``NetConfig``)."""
+
+    name: str
+    in_channels: int
+    num_classes: int
+    stem_width: int
+    widths: tuple[int, ...]
+    depths: tuple[int, ...]
+    branch: BranchSpec
+    scheme: SchemeSpec
+
+    def stages(self) -> list[dict]:
+        """Stage layouts (in_channels, width, blocks, stride); stage i > 0 has stride 2."""
+        out, c_in = [], self.stem_width
+        for i, (width, blocks) in enumerate(zip(self.widths, self.depths)):
+            out.append(dict(in_channels=c_in, width=width, blocks=blocks, stride=1 if i == 0 else 2))
+            c_in = self.branch.out_channels(width)
+        return out
+
+    def feature_channels(self) -> int:
+        return self.branch.out_channels(self.widths[-1]) if self.widths else self.stem_width
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers (mirrors src/nn)
+# ---------------------------------------------------------------------------------------------
+
+
+def conv(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
+    """Bias-free conv, padding k // 2, W ~ N(0, 2 / (k*k*C_out)) (He fan-out, as ``odenet::nn::conv``)."""
+    layer = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False)
+    nn.init.normal_(layer.weight, 0.0, math.sqrt(2.0 / (kernel * kernel * c_out)))
+    return layer
+
+
+def batch_norm(channels: int) -> nn.BatchNorm2d:
+    """PyTorch defaults, as the Rust side: eps 1e-5, momentum 0.1, gamma 1, beta 0."""
+    return nn.BatchNorm2d(channels, eps=1e-5, momentum=0.1)
+
+
+class BnReluConv(nn.Module):
+    """Pre-activation unit BN -> ReLU -> conv (``odenet::nn::BnReluConv``)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1):
+        super().__init__()
+        self.bn = batch_norm(c_in)
+        self.conv = conv(c_in, c_out, kernel, stride, groups)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.relu(self.bn(x)))
+
+
+class Basic(nn.Module):
+    """f(u) = b(a(u)), two 3x3 units; the first carries the stride."""
+
+    def __init__(self, c_in: int, width: int, stride: int):
+        super().__init__()
+        self.a = BnReluConv(c_in, width, 3, stride)
+        self.b = BnReluConv(width, width, 3, 1)
+
+    def forward(self, u: Tensor) -> Tensor:
+        return self.b(self.a(u))
+
+
+class Bottleneck(nn.Module):
+    """f(u) = c(b(a(u))): 1x1 -> 3x3 (stride, optionally grouped) -> 1x1 (x expansion)."""
+
+    def __init__(self, c_in: int, width: int, stride: int, spec: BranchSpec):
+        super().__init__()
+        mid = spec.groups * spec.group_width if spec.groups > 1 else width
+        self.a = BnReluConv(c_in, mid, 1, 1)
+        self.b = BnReluConv(mid, mid, 3, stride, spec.groups)
+        self.c = BnReluConv(mid, width * spec.expansion, 1, 1)
+
+    def forward(self, u: Tensor) -> Tensor:
+        return self.c(self.b(self.a(u)))
+
+
+def make_branch(spec: BranchSpec, c_in: int, width: int, stride: int) -> nn.Module:
+    if spec.kind == "basic":
+        return Basic(c_in, width, stride)
+    if spec.kind == "bottleneck":
+        return Bottleneck(c_in, width, stride, spec)
+    raise ValueError(f"unknown branch kind {spec.kind!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Scheme, stage, network (mirrors src/scheme, src/stage.rs, src/net.rs)
+# ---------------------------------------------------------------------------------------------
+
+
+class Scheme(nn.Module):
+    """Stepping rule of one stage; holds ``lm_k`` [blocks - 1, 1 or C] for LM, nothing for Euler."""
+
+    def __init__(self, spec: SchemeSpec, blocks: int, channels: int):
+        super().__init__()
+        steps = max(blocks - 1, 0)
+        if spec.rule == "forward-euler" or steps == 0:
+            self.lm_k = None
+        elif spec.rule == "linear-two-step":
+            lo, hi = spec.k_init
+            width = channels if spec.per_channel else 1
+            self.lm_k = nn.Parameter(torch.empty(steps, width).uniform_(lo, hi))
+        else:
+            raise ValueError(f"unknown scheme {spec.rule!r}")
+
+    def step(self, n: int, u: Tensor, prev: Tensor, fu: Tensor) -> Tensor:
+        """u_{n+1} for step n >= 1: ``u + f + k_n (prev - u)`` (LM) or ``u + f`` (Euler)."""
+        if self.lm_k is None:
+            return u + fu
+        k = self.lm_k[n - 1].reshape(1, -1, 1, 1)
+        return u + fu + (prev - u) * k
+
+
+class Stage(nn.Module):
+    """One integration interval: Euler first step (with projection), then ``scheme.step``."""
+
+    def __init__(self, in_channels: int, width: int, blocks: int, stride: int,
+                 branch: BranchSpec, scheme: SchemeSpec):
+        super().__init__()
+        out = branch.out_channels(width)
+        self.projection = (BnReluConv(in_channels, out, 1, stride)
+                           if in_channels != out or stride != 1 else None)
+        self.branches = nn.ModuleList(
+            make_branch(branch, in_channels if i == 0 else out, width, stride if i == 0 else 1)
+            for i in range(blocks))
+        self.scheme = Scheme(scheme, blocks, out)
+
+    def forward(self, u: Tensor) -> Tensor:
+        if len(self.branches) == 0:
+            return u
+        shortcut = self.projection(u) if self.projection is not None else u
+        u_next = shortcut + self.branches[0](u)
+        prev = shortcut
+        for i, f in enumerate(self.branches[1:], start=1):
+            stepped = self.scheme.step(i, u_next, prev, f(u_next))
+            prev, u_next = u_next, stepped
+        return u_next
+
+
+class Net(nn.Module):
+    """stem conv3x3 (no BN) -> stages -> BN-ReLU-avgpool-Linear."""
+
+    def __init__(self, cfg: NetConfig):
+        super().__init__()
+        self.config = cfg
+        self.stem = conv(cfg.in_channels, cfg.stem_width, 3, 1)
+        self.stages = nn.ModuleList(
+            Stage(**s, branch=cfg.branch, scheme=cfg.scheme) for s in cfg.stages())
+        features = cfg.feature_channels()
+        self.head_bn = batch_norm(features)
+        self.head_fc = nn.Linear(features, cfg.num_classes)  # default init = Burn's Linear default
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        u = self.stem(x)
+        for stage in self.stages:
+            u = stage(u)
+        return u
+
+    def forward_head(self, u: Tensor) -> Tensor:
+        return self.head_fc(F.relu(self.head_bn(u)).mean(dim=(2, 3)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry (mirrors src/zoo.rs)
+# ---------------------------------------------------------------------------------------------
+
+
+def cifar(depth: int, scheme: SchemeSpec) -> NetConfig:
+    """Pre-act CIFAR ResNet: widths 16/32/64; 6n+2 basic blocks, or 9n+2 bottlenecks for 164."""
+    branch, n = (BOTTLENECK, (depth - 2) // 9) if depth == 164 else (BASIC, (depth - 2) // 6)
+    family = "resnet" if scheme.rule == "forward-euler" else "lm-resnet"
+    return NetConfig(name=f"{family}{depth}", in_channels=3, num_classes=10, stem_width=16,
+                     widths=(16, 32, 64), depths=(n, n, n), branch=branch, scheme=scheme)
+
+
+#: name -> zero-argument function returning the model's NetConfig, in the Rust display order.
+REGISTRY: dict[str, Callable[[], NetConfig]] = {}
+for _depth in (20, 32, 44, 56, 110, 164):
+    REGISTRY[f"resnet{_depth}"] = (lambda d: lambda: cifar(d, EULER))(_depth)
+    REGISTRY[f"lm-resnet{_depth}"] = (lambda d: lambda: cifar(d, LM_PAPER))(_depth)
+
+
+def config(name: str, in_channels: int = 3, num_classes: int = 10) -> NetConfig:
+    """The config of a registered model (``odenet::zoo::create``)."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown model '{name}'; known models: {', '.join(REGISTRY)}")
+    return replace(REGISTRY[name](), in_channels=in_channels, num_classes=num_classes)
+
+
+def build(name: str, in_channels: int = 3, num_classes: int = 10) -> Net:
+    """Builds (and initialises, from torch's global RNG) a registered model."""
+    return Net(config(name, in_channels, num_classes))
+
+
+def count_trainable(model: nn.Module) -> int:
+    """Trainable scalars, as ``odenet::params::count_trainable`` (running statistics excluded)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+# ---------------------------------------------------------------------------------------------
+# Name mapping to odenet (Burn) parameter paths
+# ---------------------------------------------------------------------------------------------
+
+
+def odenet_path(model: nn.Module, torch_name: str) -> str | None:
+    """Rust path of the PyTorch state-dict entry ``torch_name`` of ``model``, or None if Burn has none.
+
+    BatchNorm ``weight``/``bias`` -> ``gamma``/``beta``; ``running_mean``/``running_var`` kept;
+    ``num_batches_tracked`` dropped. Everything else keeps its name.
+    """
+    prefix, _, leaf = torch_name.rpartition(".")
+    if leaf == "num_batches_tracked":
+        return None
+    if prefix and isinstance(model.get_submodule(prefix), nn.modules.batchnorm._BatchNorm):
+        leaf = {"weight": "gamma", "bias": "beta"}.get(leaf, leaf)
+    return f"{prefix}.{leaf}" if prefix else leaf
+
+
+def to_odenet_state(model: nn.Module, tensors: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+    """Maps a state dict (default: ``model.state_dict()``) to odenet's Rust paths and layouts.
+
+    Linear weights are transposed to Burn's [in, out] layout. ``tensors`` may be any dict keyed
+    by PyTorch names (e.g. gradients ``{n: p.grad}``); it is mapped the same way. Values are
+    detached, contiguous fp32 copies.
+    """
+    tensors = model.state_dict() if tensors is None else tensors
+    out = {}
+    for name, t in tensors.items():
+        path = odenet_path(model, name)
+        if path is None:
+            continue
+        prefix, _, leaf = name.rpartition(".")
+        if leaf == "weight" and isinstance(model.get_submodule(prefix), nn.Linear):
+            t = t.t()
+        out[path] = t.detach().to(torch.float32).contiguous().clone()
+    return out
+
+
+__all__ = [
+    "BranchSpec", "SchemeSpec", "NetConfig", "BASIC", "BOTTLENECK", "EULER", "LM_PAPER",
+    "BnReluConv", "Basic", "Bottleneck", "Scheme", "Stage", "Net",
+    "REGISTRY", "cifar", "config", "build", "count_trainable", "odenet_path", "to_odenet_state",
+]
