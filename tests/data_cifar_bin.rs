@@ -38,7 +38,11 @@ fn records(n: usize, labels: impl Fn(usize) -> Vec<u8>) -> (Vec<u8>, Vec<Vec<u8>
 fn write_cifar10(dir: &Path, per_file: usize) -> Vec<Vec<u8>> {
     let mut all = Vec::new();
     for f in 1..=6 {
-        let name = if f == 6 { "test_batch.bin".to_string() } else { format!("data_batch_{f}.bin") };
+        let name = if f == 6 {
+            "test_batch.bin".to_string()
+        } else {
+            format!("data_batch_{f}.bin")
+        };
         let (bytes, imgs) = records(per_file, |i| vec![((f + i) % 10) as u8]);
         std::fs::write(dir.join(name), bytes).unwrap();
         all.extend(imgs);
@@ -55,9 +59,12 @@ fn cifar10_roundtrip_exact() {
     assert_eq!(split.train.len(), 15);
     assert_eq!(split.test.len(), 3);
     assert_eq!(split.train.shape, [3, 32, 32]);
-    assert_eq!(split.train.classes, data::CIFAR10_CLASSES.map(String::from).to_vec());
-    for i in 0..15 {
-        assert_eq!(split.train.image(i), imgs[i].as_slice(), "train image {i}");
+    assert_eq!(
+        split.train.classes,
+        data::CIFAR10_CLASSES.map(String::from).to_vec()
+    );
+    for (i, img) in imgs.iter().take(15).enumerate() {
+        assert_eq!(split.train.image(i), img.as_slice(), "train image {i}");
         let f = i / 3 + 1;
         assert_eq!(split.train.labels[i], ((f + i % 3) % 10) as u32);
     }
@@ -69,7 +76,13 @@ fn cifar10_roundtrip_exact() {
     let inner = nested.0.join("cifar-10-batches-bin");
     std::fs::create_dir_all(&inner).unwrap();
     write_cifar10(&inner, 1);
-    assert_eq!(data::load(DatasetKind::Cifar10, &nested.0).unwrap().train.len(), 5);
+    assert_eq!(
+        data::load(DatasetKind::Cifar10, &nested.0)
+            .unwrap()
+            .train
+            .len(),
+        5
+    );
 }
 
 #[test]
@@ -78,7 +91,13 @@ fn cifar10_class_names_from_meta() {
     write_cifar10(&t.0, 1);
     let names: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
     std::fs::write(t.0.join("batches.meta.txt"), names.join("\n") + "\n\n").unwrap();
-    assert_eq!(data::load(DatasetKind::Cifar10, &t.0).unwrap().train.classes, names);
+    assert_eq!(
+        data::load(DatasetKind::Cifar10, &t.0)
+            .unwrap()
+            .train
+            .classes,
+        names
+    );
 }
 
 #[test]
@@ -98,7 +117,11 @@ fn cifar100_uses_fine_label() {
     let mut sorted = data::CIFAR100_CLASSES.to_vec();
     sorted.sort();
     sorted.dedup();
-    assert_eq!(sorted, data::CIFAR100_CLASSES.to_vec(), "official fine names are sorted and unique");
+    assert_eq!(
+        sorted,
+        data::CIFAR100_CLASSES.to_vec(),
+        "official fine names are sorted and unique"
+    );
 }
 
 #[test]
@@ -110,7 +133,10 @@ fn cifar_truncated_file_is_an_error() {
     bytes.truncate(3073 + 100);
     std::fs::write(&path, bytes).unwrap();
     let err = data::load(DatasetKind::Cifar10, &t.0).unwrap_err();
-    assert!(matches!(&err, DataError::Truncated { path: p, .. } if p == &path), "{err}");
+    assert!(
+        matches!(&err, DataError::Truncated { path: p, .. } if p == &path),
+        "{err}"
+    );
     assert!(err.to_string().contains("data_batch_3.bin"), "{err}");
 }
 
@@ -121,7 +147,18 @@ fn cifar_label_out_of_range_is_an_error() {
     let (bytes, _) = records(2, |i| vec![if i == 1 { 10 } else { 0 }]);
     std::fs::write(t.0.join("test_batch.bin"), bytes).unwrap();
     let err = data::load(DatasetKind::Cifar10, &t.0).unwrap_err();
-    assert!(matches!(err, DataError::LabelOutOfRange { index: 1, label: 10, classes: 10, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DataError::LabelOutOfRange {
+                index: 1,
+                label: 10,
+                classes: 10,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("test_batch.bin"), "{err}");
 }
 
@@ -131,27 +168,66 @@ fn cifar_missing_file_is_an_error() {
     write_cifar10(&t.0, 1);
     std::fs::remove_file(t.0.join("data_batch_4.bin")).unwrap();
     let err = data::load(DatasetKind::Cifar10, &t.0).unwrap_err();
-    assert!(matches!(&err, DataError::Missing { path, .. } if path.ends_with("data_batch_4.bin")), "{err}");
+    assert!(
+        matches!(&err, DataError::Missing { path, .. } if path.ends_with("data_batch_4.bin")),
+        "{err}"
+    );
     let err = data::load(DatasetKind::Cifar100, &t.0.join("nope")).unwrap_err();
     assert!(matches!(err, DataError::Missing { .. }), "{err}");
 }
 
 #[test]
 fn dataset_kind_parsing_and_defaults() {
-    assert_eq!("cifar10".parse::<DatasetKind>().unwrap(), DatasetKind::Cifar10);
-    assert_eq!("CIFAR-100".parse::<DatasetKind>().unwrap(), DatasetKind::Cifar100);
-    assert_eq!("fashion-mnist".parse::<DatasetKind>().unwrap(), DatasetKind::FashionMnist);
-    assert_eq!("fashion_mnist".parse::<DatasetKind>().unwrap(), DatasetKind::FashionMnist);
+    assert_eq!(
+        "cifar10".parse::<DatasetKind>().unwrap(),
+        DatasetKind::Cifar10
+    );
+    assert_eq!(
+        "CIFAR-100".parse::<DatasetKind>().unwrap(),
+        DatasetKind::Cifar100
+    );
+    assert_eq!(
+        "fashion-mnist".parse::<DatasetKind>().unwrap(),
+        DatasetKind::FashionMnist
+    );
+    assert_eq!(
+        "fashion_mnist".parse::<DatasetKind>().unwrap(),
+        DatasetKind::FashionMnist
+    );
     assert_eq!("mnist".parse::<DatasetKind>().unwrap(), DatasetKind::Mnist);
-    assert_eq!("folder".parse::<DatasetKind>().unwrap(), DatasetKind::Folder);
+    assert_eq!(
+        "folder".parse::<DatasetKind>().unwrap(),
+        DatasetKind::Folder
+    );
     let err = "imagenet".parse::<DatasetKind>().unwrap_err().to_string();
-    assert!(err.contains("imagenet") && err.contains("cifar10, cifar100, fashion-mnist, mnist, folder"), "{err}");
-    for k in [DatasetKind::Cifar10, DatasetKind::Cifar100, DatasetKind::FashionMnist, DatasetKind::Mnist, DatasetKind::Folder] {
+    assert!(
+        err.contains("imagenet") && err.contains("cifar10, cifar100, fashion-mnist, mnist, folder"),
+        "{err}"
+    );
+    for k in [
+        DatasetKind::Cifar10,
+        DatasetKind::Cifar100,
+        DatasetKind::FashionMnist,
+        DatasetKind::Mnist,
+        DatasetKind::Folder,
+    ] {
         assert_eq!(k.to_string().parse::<DatasetKind>().unwrap(), k);
     }
-    assert_eq!(data::default_path(&DatasetKind::Cifar10), Path::new("data/cifar-10-batches-bin"));
-    assert_eq!(data::default_path(&DatasetKind::Cifar100), Path::new("data/cifar-100-binary"));
-    assert_eq!(data::default_path(&DatasetKind::FashionMnist), Path::new("/usr/share/datasets/fashion-mnist"));
-    assert_eq!(data::default_path(&DatasetKind::Mnist), Path::new("/usr/share/datasets/mnist"));
+    assert_eq!(
+        data::default_path(&DatasetKind::Cifar10),
+        Path::new("data/cifar-10-batches-bin")
+    );
+    assert_eq!(
+        data::default_path(&DatasetKind::Cifar100),
+        Path::new("data/cifar-100-binary")
+    );
+    assert_eq!(
+        data::default_path(&DatasetKind::FashionMnist),
+        Path::new("/usr/share/datasets/fashion-mnist")
+    );
+    assert_eq!(
+        data::default_path(&DatasetKind::Mnist),
+        Path::new("/usr/share/datasets/mnist")
+    );
     assert_eq!(data::default_path(&DatasetKind::Folder), Path::new("data/"));
 }

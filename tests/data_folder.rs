@@ -32,7 +32,9 @@ fn make_tree(root: &Path) {
             let dir = root.join(split).join(class);
             std::fs::create_dir_all(&dir).unwrap();
             for j in 0..2u8 {
-                rgb(base + ci as u8 * 10 + j, 4, 3).save(dir.join(format!("{j}.png"))).unwrap();
+                rgb(base + ci as u8 * 10 + j, 4, 3)
+                    .save(dir.join(format!("{j}.png")))
+                    .unwrap();
             }
         }
     }
@@ -55,7 +57,11 @@ fn folder_reads_sorted_classes_chw() {
     let img = split.train.image(1);
     for (x, y, p) in expect.enumerate_pixels() {
         for c in 0..3 {
-            assert_eq!(img[c * 12 + (y * 4 + x) as usize], p[c], "pixel ({x},{y}) channel {c}");
+            assert_eq!(
+                img[c * 12 + (y * 4 + x) as usize],
+                p[c],
+                "pixel ({x},{y}) channel {c}"
+            );
         }
     }
     assert_eq!(split.test.image(2)[0], 100, "test/cat/0.png red channel");
@@ -80,7 +86,9 @@ fn folder_all_gray_stays_one_channel_mixed_becomes_rgb() {
     for split in ["train", "test"] {
         let dir = t.0.join(split).join("a");
         std::fs::create_dir_all(&dir).unwrap();
-        GrayImage::from_fn(2, 2, |x, y| Luma([(x + 2 * y) as u8 * 40])).save(dir.join("g.png")).unwrap();
+        GrayImage::from_fn(2, 2, |x, y| Luma([(x + 2 * y) as u8 * 40]))
+            .save(dir.join("g.png"))
+            .unwrap();
     }
     let split = data::load_folder(&t.0).unwrap();
     assert_eq!(split.train.shape, [1, 2, 2]);
@@ -88,7 +96,10 @@ fn folder_all_gray_stays_one_channel_mixed_becomes_rgb() {
     rgb(1, 2, 2).save(t.0.join("test/a/c.png")).unwrap();
     let split = data::load_folder(&t.0).unwrap();
     assert_eq!(split.train.shape, [3, 2, 2]);
-    assert_eq!(split.train.images, vec![0, 40, 80, 120, 0, 40, 80, 120, 0, 40, 80, 120]);
+    assert_eq!(
+        split.train.images,
+        vec![0, 40, 80, 120, 0, 40, 80, 120, 0, 40, 80, 120]
+    );
 }
 
 #[test]
@@ -96,15 +107,23 @@ fn folder_corrupt_jpeg_names_the_file() {
     let t = Scratch::new("foldercorrupt");
     make_tree(&t.0);
     let bad = t.0.join("test/ant/bad.jpg");
-    let noise: Vec<u8> = (0..500u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let noise: Vec<u8> = (0..500u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     std::fs::write(&bad, noise).unwrap();
     let err = data::load_folder(&t.0).unwrap_err();
-    assert!(matches!(&err, DataError::Decode { path, .. } if path == &bad), "{err}");
+    assert!(
+        matches!(&err, DataError::Decode { path, .. } if path == &bad),
+        "{err}"
+    );
     assert!(err.to_string().contains("bad.jpg"), "{err}");
     // A truncated real JPEG as well.
     let good = std::fs::read(t.0.join("train/cat/z.jpg")).unwrap();
     std::fs::write(&bad, &good[..good.len() / 2]).unwrap();
-    assert!(matches!(data::load_folder(&t.0), Err(DataError::Decode { .. })));
+    assert!(matches!(
+        data::load_folder(&t.0),
+        Err(DataError::Decode { .. })
+    ));
 }
 
 #[test]
@@ -129,17 +148,26 @@ fn folder_mixed_sizes_and_empty_splits() {
     let odd = t.0.join("test/cat/odd.png");
     rgb(1, 5, 3).save(&odd).unwrap();
     let err = data::load_folder(&t.0).unwrap_err();
-    assert!(matches!(&err, DataError::ShapeMismatch { path, got_w: 5, want_w: 4, .. } if path == &odd), "{err}");
+    assert!(
+        matches!(&err, DataError::ShapeMismatch { path, got_w: 5, want_w: 4, .. } if path == &odd),
+        "{err}"
+    );
     let t = Scratch::new("folderempty");
     std::fs::create_dir_all(t.0.join("train")).unwrap();
     std::fs::create_dir_all(t.0.join("test")).unwrap();
-    assert!(matches!(data::load_folder(&t.0), Err(DataError::Invalid { .. })));
+    assert!(matches!(
+        data::load_folder(&t.0),
+        Err(DataError::Invalid { .. })
+    ));
     std::fs::create_dir_all(t.0.join("train/a")).unwrap();
     std::fs::create_dir_all(t.0.join("test/a")).unwrap();
     let err = data::load_folder(&t.0).unwrap_err();
     assert!(err.to_string().contains("no .jpg"), "{err}");
     std::fs::remove_dir_all(t.0.join("test")).unwrap();
-    assert!(matches!(data::load_folder(&t.0), Err(DataError::Missing { .. })));
+    assert!(matches!(
+        data::load_folder(&t.0),
+        Err(DataError::Missing { .. })
+    ));
 }
 
 #[test]
@@ -148,7 +176,10 @@ fn extract_tar_gz_once_and_recovers() {
     let src = t.0.join("src");
     make_tree(&src);
     let archive = t.0.join("tiny.tar.gz");
-    let enc = flate2::write::GzEncoder::new(std::fs::File::create(&archive).unwrap(), flate2::Compression::fast());
+    let enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&archive).unwrap(),
+        flate2::Compression::fast(),
+    );
     let mut tar = tar::Builder::new(enc);
     tar.append_dir_all("tiny", &src).unwrap();
     tar.into_inner().unwrap().finish().unwrap();
@@ -162,8 +193,14 @@ fn extract_tar_gz_once_and_recovers() {
     assert_eq!(data::extract_tar_gz(&archive, &dest).unwrap(), root);
     assert!(!root.join("train/cat/z.jpg").exists());
     // Simulate a killed run (no marker, leftovers): a fresh extraction cleans up.
-    let leftovers: Vec<PathBuf> = std::fs::read_dir(&dest).unwrap().map(|e| e.unwrap().path()).collect();
-    let done = leftovers.iter().find(|p| p.to_string_lossy().ends_with(".extracted")).unwrap();
+    let leftovers: Vec<PathBuf> = std::fs::read_dir(&dest)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let done = leftovers
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with(".extracted"))
+        .unwrap();
     std::fs::rename(done, dest.join(".tiny.tar.gz.pending")).unwrap();
     std::fs::create_dir_all(dest.join(".tiny.tar.gz.partial/junk")).unwrap();
     let root = data::extract_tar_gz(&archive, &dest).unwrap();

@@ -47,7 +47,11 @@ fn write_split(dir: &Path, n: usize, m: usize, gzip: bool) -> (Vec<u8>, Vec<u8>)
         let labels_f = idx(0x801, &[count as u32], &labels);
         let enc = |b: Vec<u8>| if gzip { gz(&b) } else { b };
         std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), enc(images)).unwrap();
-        let lname = if gzip { format!("{prefix}-labels-idx1-ubyte.gz") } else { format!("{prefix}-labels-idx1-ubyte") };
+        let lname = if gzip {
+            format!("{prefix}-labels-idx1-ubyte.gz")
+        } else {
+            format!("{prefix}-labels-idx1-ubyte")
+        };
         std::fs::write(dir.join(lname), enc(labels_f)).unwrap();
         if prefix == "train" {
             train_px = pixels;
@@ -65,7 +69,10 @@ fn idx_raw_and_gz_read_back() {
         assert_eq!(split.name, "mnist");
         assert_eq!(split.train.shape, [1, 4, 3]);
         assert_eq!(split.train.images, px);
-        assert_eq!(split.train.labels, labels.iter().map(|&l| l as u32).collect::<Vec<_>>());
+        assert_eq!(
+            split.train.labels,
+            labels.iter().map(|&l| l as u32).collect::<Vec<_>>()
+        );
         assert_eq!(split.test.len(), 5);
         assert_eq!(split.train.num_classes(), 10);
         let fm = data::load(DatasetKind::FashionMnist, &t.0).unwrap();
@@ -81,7 +88,17 @@ fn idx_wrong_magic() {
     let p = t.0.join("t10k-images-idx3-ubyte");
     std::fs::write(&p, idx(0x801, &[2, 4, 3], &[0; 24])).unwrap();
     let err = data::load(DatasetKind::Mnist, &t.0).unwrap_err();
-    assert!(matches!(err, DataError::BadMagic { expected: 0x803, found: 0x801, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DataError::BadMagic {
+                expected: 0x803,
+                found: 0x801,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("t10k-images-idx3-ubyte"), "{err}");
 }
 
@@ -92,7 +109,10 @@ fn idx_truncated_payload_and_header() {
     let p = t.0.join("train-images-idx3-ubyte");
     std::fs::write(&p, gz(&idx(0x803, &[4, 4, 3], &[0; 47]))).unwrap();
     let err = data::load(DatasetKind::Mnist, &t.0).unwrap_err();
-    assert!(matches!(&err, DataError::Truncated { path, .. } if path == &p), "{err}");
+    assert!(
+        matches!(&err, DataError::Truncated { path, .. } if path == &p),
+        "{err}"
+    );
     std::fs::write(&p, [0u8, 0, 8]).unwrap();
     let err = data::load(DatasetKind::Mnist, &t.0).unwrap_err();
     assert!(matches!(err, DataError::Truncated { .. }), "{err}");
@@ -110,15 +130,35 @@ fn idx_count_mismatch_and_label_range() {
     let lp = t.0.join("train-labels-idx1-ubyte");
     std::fs::write(&lp, idx(0x801, &[3], &[1, 2, 3])).unwrap();
     let err = data::load(DatasetKind::Mnist, &t.0).unwrap_err();
-    assert!(matches!(&err, DataError::Invalid { path, .. } if path == &lp), "{err}");
-    assert!(err.to_string().contains("3 labels") && err.to_string().contains("4 images"), "{err}");
+    assert!(
+        matches!(&err, DataError::Invalid { path, .. } if path == &lp),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("3 labels") && err.to_string().contains("4 images"),
+        "{err}"
+    );
     std::fs::write(&lp, idx(0x801, &[4], &[1, 2, 11, 3])).unwrap();
     let err = data::load(DatasetKind::Mnist, &t.0).unwrap_err();
-    assert!(matches!(err, DataError::LabelOutOfRange { index: 2, label: 11, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DataError::LabelOutOfRange {
+                index: 2,
+                label: 11,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn idx_missing_dir_mentions_apt() {
     let err = data::load(DatasetKind::FashionMnist, Path::new("/nonexistent/odenet")).unwrap_err();
-    assert!(err.to_string().contains("apt-get install -y dataset-fashion-mnist"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("apt-get install -y dataset-fashion-mnist"),
+        "{err}"
+    );
 }

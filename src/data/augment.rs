@@ -29,7 +29,10 @@ pub struct Placement {
 impl Augment {
     /// No augmentation (evaluation).
     pub fn none() -> Self {
-        Augment { pad: 0, flip: false }
+        Augment {
+            pad: 0,
+            flip: false,
+        }
     }
 
     /// Paper / ResNet CIFAR recipe: pad 4, random 32×32 crop, random horizontal flip.
@@ -82,7 +85,10 @@ impl Augment {
         }
         let pad = self.pad as isize;
         for ch in 0..c {
-            let lut = channel_lut(mean.get(ch).copied().unwrap_or(0.0), std.get(ch).copied().unwrap_or(1.0));
+            let lut = channel_lut(
+                mean.get(ch).copied().unwrap_or(0.0),
+                std.get(ch).copied().unwrap_or(1.0),
+            );
             let src_plane = &src[ch * plane..(ch + 1) * plane];
             let out_plane = &mut out[ch * plane..(ch + 1) * plane];
             for (y, out_row) in out_plane.chunks_exact_mut(w).enumerate() {
@@ -95,7 +101,11 @@ impl Augment {
                 for (x, o) in out_row.iter_mut().enumerate() {
                     let xc = if p.flip { w - 1 - x } else { x };
                     let sx = xc as isize + p.dx as isize - pad;
-                    *o = if sx < 0 || sx >= w as isize { 0.0 } else { lut[src_row[sx as usize] as usize] };
+                    *o = if sx < 0 || sx >= w as isize {
+                        0.0
+                    } else {
+                        lut[src_row[sx as usize] as usize]
+                    };
                 }
             }
         }
@@ -104,7 +114,11 @@ impl Augment {
 
 /// `(v/255 - mean) / std` for every byte value: one table lookup per pixel.
 fn channel_lut(mean: f32, std: f32) -> [f32; 256] {
-    let inv = if std.is_finite() && std > 0.0 { 1.0 / std } else { 1.0 };
+    let inv = if std.is_finite() && std > 0.0 {
+        1.0 / std
+    } else {
+        1.0
+    };
     let mut lut = [0.0f32; 256];
     for (v, slot) in lut.iter_mut().enumerate() {
         *slot = (v as f32 / 255.0 - mean) * inv;
@@ -114,6 +128,10 @@ fn channel_lut(mean: f32, std: f32) -> [f32; 256] {
 
 /// Plain normalisation without augmentation (u8 CHW → f32 CHW).
 pub fn normalize_into(src: &[u8], shape: [usize; 3], mean: &[f32], std: &[f32], out: &mut [f32]) {
-    let identity = Placement { dy: 0, dx: 0, flip: false };
+    let identity = Placement {
+        dy: 0,
+        dx: 0,
+        flip: false,
+    };
     Augment::none().apply_placement(src, shape, mean, std, identity, out);
 }

@@ -9,11 +9,22 @@ use super::dataset::{DataSplit, ImageDataset};
 use super::error::{DataError, read_file};
 
 /// Official CIFAR-10 class names in label order.
-pub const CIFAR10_CLASSES: [&str; 10] =
-    ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
+pub const CIFAR10_CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
 
 /// Official CIFAR-100 fine class names in label order (alphabetical), used when
 /// `fine_label_names.txt` is absent.
+#[rustfmt::skip]
 pub const CIFAR100_CLASSES: [&str; 100] = [
     "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle",
     "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle", "caterpillar", "cattle",
@@ -39,7 +50,9 @@ pub fn read_cifar_file(
     hint: &str,
 ) -> Result<(Vec<u8>, Vec<u32>), DataError> {
     if label_bytes == 0 {
-        return Err(DataError::Config("CIFAR records need at least one label byte".into()));
+        return Err(DataError::Config(
+            "CIFAR records need at least one label byte".into(),
+        ));
     }
     let bytes = read_file(path, hint)?;
     let record = label_bytes + PIXELS;
@@ -60,7 +73,12 @@ pub fn read_cifar_file(
     for (index, rec) in bytes.chunks_exact(record).enumerate() {
         let label = rec[label_bytes - 1] as u32;
         if label as usize >= num_classes {
-            return Err(DataError::LabelOutOfRange { path: path.to_path_buf(), index, label, classes: num_classes });
+            return Err(DataError::LabelOutOfRange {
+                path: path.to_path_buf(),
+                index,
+                label,
+                classes: num_classes,
+            });
         }
         labels.push(label);
         images.extend_from_slice(&rec[label_bytes..]);
@@ -82,7 +100,12 @@ fn read_files(
         images.extend(i);
         labels.extend(l);
     }
-    Ok(ImageDataset { images, labels, shape: SHAPE, classes: classes.to_vec() })
+    Ok(ImageDataset {
+        images,
+        labels,
+        shape: SHAPE,
+        classes: classes.to_vec(),
+    })
 }
 
 /// Class names from a text file (one per non-empty line) if it exists, else `default`.
@@ -92,11 +115,20 @@ fn class_names(path: &Path, default: &[&str]) -> Result<Vec<String>, DataError> 
         return Ok(default.iter().map(|s| s.to_string()).collect());
     }
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    let names: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    let names: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
     if names.len() != default.len() {
         return Err(DataError::invalid(
             path,
-            format!("lists {} class names, expected {}", names.len(), default.len()),
+            format!(
+                "lists {} class names, expected {}",
+                names.len(),
+                default.len()
+            ),
         ));
     }
     Ok(names)
@@ -117,7 +149,9 @@ pub fn load_cifar10(dir: &Path) -> Result<DataSplit, DataError> {
     let hint = "expected the CIFAR-10 binary version (data_batch_1..5.bin, test_batch.bin); \
                 fetch it with data::download(Cifar10, \"data\") or from https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
     let classes = class_names(&dir.join("batches.meta.txt"), &CIFAR10_CLASSES)?;
-    let train_files: Vec<PathBuf> = (1..=5).map(|i| dir.join(format!("data_batch_{i}.bin"))).collect();
+    let train_files: Vec<PathBuf> = (1..=5)
+        .map(|i| dir.join(format!("data_batch_{i}.bin")))
+        .collect();
     let train = read_files(&train_files, 1, &classes, hint)?;
     let test = read_files(&[dir.join("test_batch.bin")], 1, &classes, hint)?;
     Ok(DataSplit::new("cifar10", train, test))

@@ -59,7 +59,12 @@ impl ImageDataset {
                 labels.push(label);
             }
         }
-        ImageDataset { images, labels, shape: self.shape, classes: self.classes.clone() }
+        ImageDataset {
+            images,
+            labels,
+            shape: self.shape,
+            classes: self.classes.clone(),
+        }
     }
 
     /// Balanced subset for quick experiments: the first `n` images of each class,
@@ -98,7 +103,10 @@ impl ImageDataset {
     pub fn validate(&self) -> Result<(), DataError> {
         let here = std::path::PathBuf::from("<in-memory dataset>");
         if self.image_len() == 0 {
-            return Err(DataError::invalid(here, format!("image shape {:?} has a zero dimension", self.shape)));
+            return Err(DataError::invalid(
+                here,
+                format!("image shape {:?} has a zero dimension", self.shape),
+            ));
         }
         if self.images.len() != self.len() * self.image_len() {
             return Err(DataError::invalid(
@@ -112,10 +120,18 @@ impl ImageDataset {
                 ),
             ));
         }
-        if let Some((index, &label)) =
-            self.labels.iter().enumerate().find(|(_, l)| **l as usize >= self.num_classes())
+        if let Some((index, &label)) = self
+            .labels
+            .iter()
+            .enumerate()
+            .find(|(_, l)| **l as usize >= self.num_classes())
         {
-            return Err(DataError::LabelOutOfRange { path: here, index, label, classes: self.num_classes() });
+            return Err(DataError::LabelOutOfRange {
+                path: here,
+                index,
+                label,
+                classes: self.num_classes(),
+            });
         }
         Ok(())
     }
@@ -136,7 +152,13 @@ impl DataSplit {
     /// so no test information leaks into preprocessing).
     pub fn new(name: impl Into<String>, train: ImageDataset, test: ImageDataset) -> Self {
         let (mean, std) = channel_stats(&train);
-        DataSplit { name: name.into(), train, test, mean, std }
+        DataSplit {
+            name: name.into(),
+            train,
+            test,
+            mean,
+            std,
+        }
     }
 }
 

@@ -31,27 +31,54 @@ fn source(kind: &DatasetKind) -> Option<Source> {
         }),
         DatasetKind::Cifar100 => Some(Source {
             base: "https://www.cs.toronto.edu/~kriz/",
-            files: &[("cifar-100-binary.tar.gz", "03b5dce01913d631647c71ecec9e9cb8")],
+            files: &[(
+                "cifar-100-binary.tar.gz",
+                "03b5dce01913d631647c71ecec9e9cb8",
+            )],
         }),
         // MD5s as published by Zalando (same as torchvision's FashionMNIST). Debian's
         // dataset-fashion-mnist re-compresses the files, so its .gz differ byte-wise.
         DatasetKind::FashionMnist => Some(Source {
             base: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
             files: &[
-                ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-                ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-                ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-                ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+                (
+                    "train-images-idx3-ubyte.gz",
+                    "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                ),
+                (
+                    "train-labels-idx1-ubyte.gz",
+                    "25c81989df183df01b3e8a0aad5dffbe",
+                ),
+                (
+                    "t10k-images-idx3-ubyte.gz",
+                    "bef4ecab320f06d8554ea6380940ec79",
+                ),
+                (
+                    "t10k-labels-idx1-ubyte.gz",
+                    "bb300cfdad3c16e7a12a480ee83cd310",
+                ),
             ],
         }),
         // torchvision's MNIST mirror and checksums.
         DatasetKind::Mnist => Some(Source {
             base: "https://ossci-datasets.s3.amazonaws.com/mnist/",
             files: &[
-                ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-                ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
-                ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-                ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+                (
+                    "train-images-idx3-ubyte.gz",
+                    "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                ),
+                (
+                    "train-labels-idx1-ubyte.gz",
+                    "d53e105ee54ea40749a09fcbcd1e9432",
+                ),
+                (
+                    "t10k-images-idx3-ubyte.gz",
+                    "9fb629c4189551a2d022fa330f9573f3",
+                ),
+                (
+                    "t10k-labels-idx1-ubyte.gz",
+                    "ec29112dd5afa0611ce80d1b7f02629c",
+                ),
             ],
         }),
         DatasetKind::Folder => None,
@@ -78,7 +105,10 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Open `url` for reading: `file://` paths directly, anything else over HTTP(S).
 fn open(url: &str) -> Result<Box<dyn Read>, DataError> {
-    let fail = |detail: String| DataError::Download { url: url.to_string(), detail };
+    let fail = |detail: String| DataError::Download {
+        url: url.to_string(),
+        detail,
+    };
     if let Some(path) = url.strip_prefix("file://") {
         let f = fs::File::open(path).map_err(|e| fail(e.to_string()))?;
         return Ok(Box::new(f));
@@ -107,19 +137,25 @@ pub fn fetch_verified(url: &str, dest: &Path, md5_hex: &str) -> Result<(), DataE
         let mut hasher = Md5::new();
         let mut buf = vec![0u8; 1 << 16];
         loop {
-            let n = reader
-                .read(&mut buf)
-                .map_err(|e| DataError::Download { url: url.to_string(), detail: format!("reading body: {e}") })?;
+            let n = reader.read(&mut buf).map_err(|e| DataError::Download {
+                url: url.to_string(),
+                detail: format!("reading body: {e}"),
+            })?;
             if n == 0 {
                 break;
             }
             hasher.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(|e| DataError::io(&part, e))?;
+            out.write_all(&buf[..n])
+                .map_err(|e| DataError::io(&part, e))?;
         }
         out.sync_all().map_err(|e| DataError::io(&part, e))?;
         let got = hex(&hasher.finalize());
         if !got.eq_ignore_ascii_case(md5_hex.trim()) {
-            return Err(DataError::Checksum { url: url.to_string(), expected: md5_hex.trim().to_lowercase(), got });
+            return Err(DataError::Checksum {
+                url: url.to_string(),
+                expected: md5_hex.trim().to_lowercase(),
+                got,
+            });
         }
         fs::rename(&part, dest).map_err(|e| DataError::io(dest, e))
     })();
@@ -131,7 +167,9 @@ pub fn fetch_verified(url: &str, dest: &Path, md5_hex: &str) -> Result<(), DataE
 
 /// [`download_from`] with the official host, or `$ODENET_MIRROR` when set.
 pub fn download(kind: DatasetKind, dir: &Path) -> Result<PathBuf, DataError> {
-    let mirror = std::env::var("ODENET_MIRROR").ok().filter(|m| !m.is_empty());
+    let mirror = std::env::var("ODENET_MIRROR")
+        .ok()
+        .filter(|m| !m.is_empty());
     download_from(kind, dir, mirror.as_deref())
 }
 
@@ -139,9 +177,15 @@ pub fn download(kind: DatasetKind, dir: &Path) -> Result<PathBuf, DataError> {
 /// the right MD5), extract CIFAR archives, and return the folder to pass to
 /// [`super::load`]: `dir/cifar-10-batches-bin`, `dir/cifar-100-binary`,
 /// `dir/fashion-mnist` or `dir/mnist`. `base_url` replaces the official host.
-pub fn download_from(kind: DatasetKind, dir: &Path, base_url: Option<&str>) -> Result<PathBuf, DataError> {
+pub fn download_from(
+    kind: DatasetKind,
+    dir: &Path,
+    base_url: Option<&str>,
+) -> Result<PathBuf, DataError> {
     let Some(src) = source(&kind) else {
-        return Err(DataError::Config(format!("dataset '{kind}' has no download source; point --data-dir at it")));
+        return Err(DataError::Config(format!(
+            "dataset '{kind}' has no download source; point --data-dir at it"
+        )));
     };
     let target = match kind {
         DatasetKind::Cifar10 | DatasetKind::Cifar100 => dir.to_path_buf(),
@@ -165,7 +209,10 @@ pub fn download_from(kind: DatasetKind, dir: &Path, base_url: Option<&str>) -> R
             unpack_once(&dir.join(archive), dir)?;
             let out = dir.join(folder);
             if !out.is_dir() {
-                return Err(DataError::invalid(dir.join(archive), format!("archive did not contain {folder}/")));
+                return Err(DataError::invalid(
+                    dir.join(archive),
+                    format!("archive did not contain {folder}/"),
+                ));
             }
             Ok(out)
         }

@@ -24,11 +24,20 @@ pub enum DataError {
 
     /// An IDX file does not start with the expected magic number.
     #[error("{}: bad magic number 0x{found:08x}, expected 0x{expected:08x}", path.display())]
-    BadMagic { path: PathBuf, expected: u32, found: u32 },
+    BadMagic {
+        path: PathBuf,
+        expected: u32,
+        found: u32,
+    },
 
     /// A label is not a valid class index.
     #[error("{}: label {label} of record {index} is out of range (only {classes} classes)", path.display())]
-    LabelOutOfRange { path: PathBuf, index: usize, label: u32, classes: usize },
+    LabelOutOfRange {
+        path: PathBuf,
+        index: usize,
+        label: u32,
+        classes: usize,
+    },
 
     /// The data is readable but inconsistent (count mismatch, missing class, empty split...).
     #[error("{}: {detail}", path.display())]
@@ -47,11 +56,24 @@ pub enum DataError {
         "{}: image is {got_w}x{got_h} but {} (the first image) is {want_w}x{want_h}; all images must have one size",
         path.display(), reference.display()
     )]
-    ShapeMismatch { path: PathBuf, reference: PathBuf, got_w: u32, got_h: u32, want_w: u32, want_h: u32 },
+    ShapeMismatch {
+        path: PathBuf,
+        reference: PathBuf,
+        got_w: u32,
+        got_h: u32,
+        want_w: u32,
+        want_h: u32,
+    },
 
     /// A downloaded file's MD5 does not match the published one.
-    #[error("checksum mismatch for {url}: expected md5 {expected}, got {got} (partial file deleted)")]
-    Checksum { url: String, expected: String, got: String },
+    #[error(
+        "checksum mismatch for {url}: expected md5 {expected}, got {got} (partial file deleted)"
+    )]
+    Checksum {
+        url: String,
+        expected: String,
+        got: String,
+    },
 
     /// The HTTP request failed (connection, status code, body read).
     #[error("download of {url} failed: {detail}")]
@@ -69,12 +91,18 @@ pub enum DataError {
 impl DataError {
     /// Shorthand for wrapping an `io::Error` with the path it concerns.
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        DataError::Io { path: path.into(), source }
+        DataError::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// Shorthand for [`DataError::Invalid`].
     pub(crate) fn invalid(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
-        DataError::Invalid { path: path.into(), detail: detail.into() }
+        DataError::Invalid {
+            path: path.into(),
+            detail: detail.into(),
+        }
     }
 }
 
@@ -82,9 +110,10 @@ impl DataError {
 pub(crate) fn read_file(path: &std::path::Path, hint: &str) -> Result<Vec<u8>, DataError> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(DataError::Missing { path: path.to_path_buf(), hint: hint.to_string() })
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(DataError::Missing {
+            path: path.to_path_buf(),
+            hint: hint.to_string(),
+        }),
         Err(e) => Err(DataError::io(path, e)),
     }
 }

@@ -14,7 +14,10 @@ use super::error::DataError;
 
 /// `cifar10-jpeg.tar.gz` → `cifar10-jpeg` (also `.tgz`, `.tar`).
 pub(crate) fn archive_stem(archive: &Path) -> String {
-    let name = archive.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = archive
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     [".tar.gz", ".tgz", ".tar"]
         .iter()
         .find_map(|ext| name.strip_suffix(ext))
@@ -23,13 +26,20 @@ pub(crate) fn archive_stem(archive: &Path) -> String {
 }
 
 fn marker(dest: &Path, archive: &Path, what: &str) -> PathBuf {
-    let name = archive.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = archive
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     dest.join(format!(".{name}.{what}"))
 }
 
 fn read_list(path: &Path) -> Result<Vec<String>, DataError> {
     let text = fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    Ok(text.lines().filter(|l| !l.is_empty()).map(String::from).collect())
+    Ok(text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
 }
 
 /// Write via a temporary name + rename so a marker is never half-written.
@@ -40,7 +50,11 @@ fn write_list(path: &Path, names: &[String]) -> Result<(), DataError> {
 }
 
 fn remove_any(path: &Path) -> Result<(), DataError> {
-    let res = if path.is_dir() { fs::remove_dir_all(path) } else { fs::remove_file(path) };
+    let res = if path.is_dir() {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    };
     match res {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(DataError::io(path, e)),
         _ => Ok(()),
@@ -68,24 +82,39 @@ pub(crate) fn unpack_once(archive: &Path, dest: &Path) -> Result<Vec<String>, Da
     fs::create_dir_all(&tmp).map_err(|e| DataError::io(&tmp, e))?;
 
     let file = fs::File::open(archive).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            DataError::Missing { path: archive.to_path_buf(), hint: "archive not found".into() }
-        }
+        std::io::ErrorKind::NotFound => DataError::Missing {
+            path: archive.to_path_buf(),
+            hint: "archive not found".into(),
+        },
         _ => DataError::io(archive, e),
     })?;
     let mut buffered = BufReader::new(file);
-    let gz = buffered.fill_buf().map_err(|e| DataError::io(archive, e))?.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn Read> =
-        if gz { Box::new(flate2::read::GzDecoder::new(buffered)) } else { Box::new(buffered) };
+    let gz = buffered
+        .fill_buf()
+        .map_err(|e| DataError::io(archive, e))?
+        .starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn Read> = if gz {
+        Box::new(flate2::read::GzDecoder::new(buffered))
+    } else {
+        Box::new(buffered)
+    };
     // tar's `unpack` refuses entries that would escape `tmp` (`..`, absolute paths).
-    tar::Archive::new(reader).unpack(&tmp).map_err(|e| DataError::Truncated {
-        path: archive.to_path_buf(),
-        detail: format!("cannot extract: {e}"),
-    })?;
+    tar::Archive::new(reader)
+        .unpack(&tmp)
+        .map_err(|e| DataError::Truncated {
+            path: archive.to_path_buf(),
+            detail: format!("cannot extract: {e}"),
+        })?;
 
     let mut names = Vec::new();
     for entry in fs::read_dir(&tmp).map_err(|e| DataError::io(&tmp, e))? {
-        names.push(entry.map_err(|e| DataError::io(&tmp, e))?.file_name().to_string_lossy().into_owned());
+        names.push(
+            entry
+                .map_err(|e| DataError::io(&tmp, e))?
+                .file_name()
+                .to_string_lossy()
+                .into_owned(),
+        );
     }
     names.sort();
     if names.is_empty() {
@@ -94,7 +123,10 @@ pub(crate) fn unpack_once(archive: &Path, dest: &Path) -> Result<Vec<String>, Da
     if let Some(clash) = names.iter().find(|n| dest.join(n).exists()) {
         return Err(DataError::invalid(
             dest.join(clash),
-            format!("already exists but is not from a complete extraction of {}; remove it and retry", archive.display()),
+            format!(
+                "already exists but is not from a complete extraction of {}; remove it and retry",
+                archive.display()
+            ),
         ));
     }
     write_list(&pending, &names)?;
@@ -119,5 +151,10 @@ pub fn extract_tar_gz(archive: &Path, dest: &Path) -> Result<PathBuf, DataError>
         .iter()
         .map(|n| dest.join(n))
         .find(|p| p.join("train").is_dir())
-        .ok_or_else(|| DataError::invalid(archive, "archive has no train/ folder at its top level or one level down"))
+        .ok_or_else(|| {
+            DataError::invalid(
+                archive,
+                "archive has no train/ folder at its top level or one level down",
+            )
+        })
 }

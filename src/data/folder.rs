@@ -53,7 +53,12 @@ fn class_order(root: &Path, folders: &[String]) -> Result<Vec<String>, DataError
         return Ok(folders.to_vec());
     }
     let text = std::fs::read_to_string(&list).map_err(|e| DataError::io(&list, e))?;
-    let names: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    let names: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
     let mut sorted = names.clone();
     sorted.sort();
     if sorted != folders {
@@ -71,7 +76,10 @@ fn decode(path: &Path) -> Result<DynamicImage, DataError> {
     let reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?;
-    reader.decode().map_err(|source| DataError::Decode { path: path.to_path_buf(), source })
+    reader.decode().map_err(|source| DataError::Decode {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Whether an image has no colour (L or LA); such images stay 1-channel only if all are.
@@ -100,13 +108,17 @@ fn list_split(split_dir: &Path, classes: &[String]) -> Result<Vec<(PathBuf, u32)
     if let Some(missing) = expected.iter().find(|c| !found.contains(c)) {
         return Err(DataError::invalid(
             split_dir,
-            format!("has no folder for class '{missing}' (present in the train split); every class needs a folder in each split"),
+            format!(
+                "has no folder for class '{missing}' (present in the train split); every class needs a folder in each split"
+            ),
         ));
     }
     if let Some(extra) = found.iter().find(|c| !expected.contains(c)) {
         return Err(DataError::invalid(
             split_dir,
-            format!("has a folder for class '{extra}' that the train split lacks; every class needs a folder in each split"),
+            format!(
+                "has a folder for class '{extra}' that the train split lacks; every class needs a folder in each split"
+            ),
         ));
     }
     let mut items = Vec::new();
@@ -114,7 +126,10 @@ fn list_split(split_dir: &Path, classes: &[String]) -> Result<Vec<(PathBuf, u32)
         let dir = split_dir.join(class);
         let files = image_files(&dir)?;
         if files.is_empty() {
-            return Err(DataError::invalid(&dir, "class folder contains no .jpg/.jpeg/.png images"));
+            return Err(DataError::invalid(
+                &dir,
+                "class folder contains no .jpg/.jpeg/.png images",
+            ));
         }
         items.extend(files.into_iter().map(|f| (f, label as u32)));
     }
@@ -132,7 +147,8 @@ fn decode_all(
     let items: Vec<(PathBuf, u32)> = train.into_iter().chain(test).collect();
     // Collect every result, then report the first failure in file order, so the error
     // does not depend on thread scheduling.
-    let decoded: Vec<Result<DynamicImage, DataError>> = items.par_iter().map(|(p, _)| decode(p)).collect();
+    let decoded: Vec<Result<DynamicImage, DataError>> =
+        items.par_iter().map(|(p, _)| decode(p)).collect();
     let decoded: Vec<DynamicImage> = decoded.into_iter().collect::<Result<_, _>>()?;
     let (Some(first), Some((first_path, _))) = (decoded.first(), items.first()) else {
         return Err(DataError::Config("no images to decode".into()));
@@ -178,15 +194,20 @@ pub fn load_folder(root: &Path) -> Result<DataSplit, DataError> {
             hint: "an image folder needs <root>/train/<class>/*.jpg|png and <root>/test/<class>/… (or val/)".into(),
         });
     }
-    let test_dir = ["test", "val"].iter().map(|s| root.join(s)).find(|p| p.is_dir()).ok_or_else(|| {
-        DataError::Missing {
+    let test_dir = ["test", "val"]
+        .iter()
+        .map(|s| root.join(s))
+        .find(|p| p.is_dir())
+        .ok_or_else(|| DataError::Missing {
             path: root.join("test"),
             hint: "an image folder needs a test/ (or val/) split next to train/".into(),
-        }
-    })?;
+        })?;
     let folders = subdirs(&train_dir)?;
     if folders.is_empty() {
-        return Err(DataError::invalid(&train_dir, "split is empty: no class folders"));
+        return Err(DataError::invalid(
+            &train_dir,
+            "split is empty: no class folders",
+        ));
     }
     let classes = class_order(root, &folders)?;
     let train_items = list_split(&train_dir, &classes)?;

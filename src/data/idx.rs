@@ -9,8 +9,18 @@ use super::dataset::{DataSplit, ImageDataset};
 use super::error::{DataError, read_file};
 
 /// Fashion-MNIST class names in label order.
-pub const FASHION_MNIST_CLASSES: [&str; 10] =
-    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
 
 const IMAGES_MAGIC: u32 = 0x0000_0803;
 const LABELS_MAGIC: u32 = 0x0000_0801;
@@ -20,9 +30,12 @@ fn read_maybe_gz(path: &Path, hint: &str) -> Result<Vec<u8>, DataError> {
     let bytes = read_file(path, hint)?;
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes.as_slice()).read_to_end(&mut out).map_err(|e| {
-            DataError::Truncated { path: path.to_path_buf(), detail: format!("corrupt gzip stream: {e}") }
-        })?;
+        flate2::read::MultiGzDecoder::new(bytes.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| DataError::Truncated {
+                path: path.to_path_buf(),
+                detail: format!("corrupt gzip stream: {e}"),
+            })?;
         Ok(out)
     } else {
         Ok(bytes)
@@ -31,18 +44,30 @@ fn read_maybe_gz(path: &Path, hint: &str) -> Result<Vec<u8>, DataError> {
 
 /// Parse the IDX header: magic, then one big-endian u32 per dimension.
 /// Returns the dims and the payload, checking the payload length exactly.
-fn parse_idx<'a>(path: &Path, bytes: &'a [u8], magic: u32, ndims: usize) -> Result<(Vec<usize>, &'a [u8]), DataError> {
+fn parse_idx<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    magic: u32,
+    ndims: usize,
+) -> Result<(Vec<usize>, &'a [u8]), DataError> {
     let header = 4 * (1 + ndims);
     let be = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     if bytes.len() < header {
         return Err(DataError::Truncated {
             path: path.to_path_buf(),
-            detail: format!("{} bytes is shorter than the {header}-byte IDX header", bytes.len()),
+            detail: format!(
+                "{} bytes is shorter than the {header}-byte IDX header",
+                bytes.len()
+            ),
         });
     }
     let found = be(0);
     if found != magic {
-        return Err(DataError::BadMagic { path: path.to_path_buf(), expected: magic, found });
+        return Err(DataError::BadMagic {
+            path: path.to_path_buf(),
+            expected: magic,
+            found,
+        });
     }
     let dims: Vec<usize> = (0..ndims).map(|d| be(4 + 4 * d) as usize).collect();
     let payload = &bytes[header..];
@@ -50,7 +75,10 @@ fn parse_idx<'a>(path: &Path, bytes: &'a [u8], magic: u32, ndims: usize) -> Resu
     if expected != Some(payload.len()) {
         return Err(DataError::Truncated {
             path: path.to_path_buf(),
-            detail: format!("header dims {dims:?} need {expected:?} payload bytes but the file has {}", payload.len()),
+            detail: format!(
+                "header dims {dims:?} need {expected:?} payload bytes but the file has {}",
+                payload.len()
+            ),
         });
     }
     Ok((dims, payload))
@@ -61,7 +89,10 @@ pub fn read_idx_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>), Da
     let bytes = read_maybe_gz(path, "IDX image file not found")?;
     let (dims, payload) = parse_idx(path, &bytes, IMAGES_MAGIC, 3)?;
     if dims[1] == 0 || dims[2] == 0 {
-        return Err(DataError::invalid(path, format!("image size {}x{} has a zero dimension", dims[1], dims[2])));
+        return Err(DataError::invalid(
+            path,
+            format!("image size {}x{} has a zero dimension", dims[1], dims[2]),
+        ));
     }
     Ok((dims[0], dims[1], dims[2], payload.to_vec()))
 }
@@ -93,11 +124,19 @@ fn find_file(dir: &Path, stem: &str, kind: &str, hint: &str) -> Result<PathBuf, 
         .iter()
         .map(|n| dir.join(n))
         .find(|p| p.is_file())
-        .ok_or_else(|| DataError::Missing { path: dir.join(&names[1]), hint: hint.to_string() })
+        .ok_or_else(|| DataError::Missing {
+            path: dir.join(&names[1]),
+            hint: hint.to_string(),
+        })
 }
 
 /// One split: images + labels, checking the counts agree.
-fn read_split(dir: &Path, prefix: &str, classes: &[String], hint: &str) -> Result<ImageDataset, DataError> {
+fn read_split(
+    dir: &Path,
+    prefix: &str,
+    classes: &[String],
+    hint: &str,
+) -> Result<ImageDataset, DataError> {
     let img_path = find_file(dir, &format!("{prefix}-images"), "idx3", hint)?;
     let lbl_path = find_file(dir, &format!("{prefix}-labels"), "idx1", hint)?;
     let (n, rows, cols, images) = read_idx_images(&img_path)?;
@@ -105,13 +144,22 @@ fn read_split(dir: &Path, prefix: &str, classes: &[String], hint: &str) -> Resul
     if labels.len() != n {
         return Err(DataError::invalid(
             &lbl_path,
-            format!("has {} labels but {} has {n} images", labels.len(), img_path.display()),
+            format!(
+                "has {} labels but {} has {n} images",
+                labels.len(),
+                img_path.display()
+            ),
         ));
     }
     if n == 0 {
         return Err(DataError::invalid(&img_path, "contains no images"));
     }
-    Ok(ImageDataset { images, labels, shape: [1, rows, cols], classes: classes.to_vec() })
+    Ok(ImageDataset {
+        images,
+        labels,
+        shape: [1, rows, cols],
+        classes: classes.to_vec(),
+    })
 }
 
 /// Load an MNIST-style directory (`train-…` and `t10k-…` IDX files) with the given
@@ -123,7 +171,10 @@ pub fn load_idx_dir(dir: &Path, name: &str, classes: &[&str]) -> Result<DataSpli
         "install it with `apt-get install -y dataset-mnist` or fetch it with data::download(Mnist, dir)"
     };
     if !dir.is_dir() {
-        return Err(DataError::Missing { path: dir.to_path_buf(), hint: hint.to_string() });
+        return Err(DataError::Missing {
+            path: dir.to_path_buf(),
+            hint: hint.to_string(),
+        });
     }
     let classes: Vec<String> = classes.iter().map(|s| s.to_string()).collect();
     let train = read_split(dir, "train", &classes, hint)?;
@@ -131,7 +182,10 @@ pub fn load_idx_dir(dir: &Path, name: &str, classes: &[&str]) -> Result<DataSpli
     if train.shape != test.shape {
         return Err(DataError::invalid(
             dir,
-            format!("train images are {:?} but test images are {:?}", train.shape, test.shape),
+            format!(
+                "train images are {:?} but test images are {:?}",
+                train.shape, test.shape
+            ),
         ));
     }
     Ok(DataSplit::new(name, train, test))

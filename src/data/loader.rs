@@ -78,7 +78,9 @@ impl BatchLoader {
         let fit = |v: Vec<f32>, default: f32| -> Vec<f32> {
             match v.len() {
                 1 => vec![v[0]; c],
-                _ => (0..c).map(|i| v.get(i).copied().unwrap_or(default)).collect(),
+                _ => (0..c)
+                    .map(|i| v.get(i).copied().unwrap_or(default))
+                    .collect(),
             }
         };
         let mean = fit(mean, 0.0);
@@ -118,15 +120,23 @@ impl BatchLoader {
             )));
         }
         if std.iter().any(|s| !(s.is_finite() && *s > 0.0)) || mean.iter().any(|m| !m.is_finite()) {
-            return Err(DataError::Config(format!("std must be positive and finite (mean {mean:?}, std {std:?})")));
+            return Err(DataError::Config(format!(
+                "std must be positive and finite (mean {mean:?}, std {std:?})"
+            )));
         }
-        Ok(Self::new(data, mean, std, batch_size, augment, shuffle, drop_last))
+        Ok(Self::new(
+            data, mean, std, batch_size, augment, shuffle, drop_last,
+        ))
     }
 
     /// Batches per epoch (the partial last batch counts unless `drop_last`).
     pub fn num_batches(&self) -> usize {
         let n = self.data.len();
-        if self.drop_last { n / self.batch_size } else { n.div_ceil(self.batch_size) }
+        if self.drop_last {
+            n / self.batch_size
+        } else {
+            n.div_ceil(self.batch_size)
+        }
     }
 
     pub fn batch_size(&self) -> usize {
@@ -155,28 +165,66 @@ impl BatchLoader {
         let idx = order.get(start..end).unwrap_or(&[]);
         let mut images = vec![0.0f32; idx.len() * chw];
         if chw > 0 {
-            images.par_chunks_mut(chw).zip(idx.par_iter()).enumerate().for_each(|(j, (out, &i))| {
-                let mut rng = StdRng::seed_from_u64(image_seed(seed, epoch, start + j));
-                self.augment.apply(data.image(i), data.shape, &self.mean, &self.std, &mut rng, out);
-            });
+            images
+                .par_chunks_mut(chw)
+                .zip(idx.par_iter())
+                .enumerate()
+                .for_each(|(j, (out, &i))| {
+                    let mut rng = StdRng::seed_from_u64(image_seed(seed, epoch, start + j));
+                    self.augment.apply(
+                        data.image(i),
+                        data.shape,
+                        &self.mean,
+                        &self.std,
+                        &mut rng,
+                        out,
+                    );
+                });
         }
-        let labels = idx.iter().map(|&i| data.labels.get(i).copied().unwrap_or(0) as i64).collect();
+        let labels = idx
+            .iter()
+            .map(|&i| data.labels.get(i).copied().unwrap_or(0) as i64)
+            .collect();
         let [c, h, w] = data.shape;
-        Batch { images, labels, dims: [idx.len(), c, h, w] }
+        Batch {
+            images,
+            labels,
+            dims: [idx.len(), c, h, w],
+        }
     }
 
     /// Epoch iterator. The same (seed, epoch) always gives the same order and the same
     /// augmentation. The iterator owns everything it needs (no borrow of `self`);
     /// dropping it early stops the background thread.
     pub fn epoch(&self, epoch: usize, seed: u64) -> EpochIter {
-        let job = Job { loader: self.clone(), order: self.epoch_order(epoch, seed), epoch, seed };
+        let job = Job {
+            loader: self.clone(),
+            order: self.epoch_order(epoch, seed),
+            epoch,
+            seed,
+        };
         let total = self.num_batches();
         let (tx, rx) = sync_channel(PREFETCH);
         let worker = job.clone();
-        match std::thread::Builder::new().name("odenet-loader".into()).spawn(move || worker.run(tx, total)) {
-            Ok(handle) => EpochIter { rx: Some(rx), handle: Some(handle), inline: None, next: 0, total },
+        match std::thread::Builder::new()
+            .name("odenet-loader".into())
+            .spawn(move || worker.run(tx, total))
+        {
+            Ok(handle) => EpochIter {
+                rx: Some(rx),
+                handle: Some(handle),
+                inline: None,
+                next: 0,
+                total,
+            },
             // No thread available: produce batches on the caller's thread instead.
-            Err(_) => EpochIter { rx: None, handle: None, inline: Some(job), next: 0, total },
+            Err(_) => EpochIter {
+                rx: None,
+                handle: None,
+                inline: Some(job),
+                next: 0,
+                total,
+            },
         }
     }
 }
@@ -192,7 +240,8 @@ struct Job {
 
 impl Job {
     fn batch(&self, b: usize) -> Batch {
-        self.loader.make_batch(&self.order, b, self.epoch, self.seed)
+        self.loader
+            .make_batch(&self.order, b, self.epoch, self.seed)
     }
 
     /// Background producer; stops as soon as the receiver is gone.

@@ -81,7 +81,10 @@ impl FromStr for DatasetKind {
             "fashionmnist" | "fmnist" => Ok(DatasetKind::FashionMnist),
             "mnist" => Ok(DatasetKind::Mnist),
             "folder" | "imagefolder" => Ok(DatasetKind::Folder),
-            _ => Err(DataError::UnknownDataset { name: s.to_string(), valid: VALID_NAMES.to_string() }),
+            _ => Err(DataError::UnknownDataset {
+                name: s.to_string(),
+                valid: VALID_NAMES.to_string(),
+            }),
         }
     }
 }
@@ -108,9 +111,11 @@ pub fn load(kind: DatasetKind, path: &Path) -> Result<DataSplit, DataError> {
         DatasetKind::Cifar10 => load_cifar10(path),
         DatasetKind::Cifar100 => load_cifar100(path),
         DatasetKind::FashionMnist => load_idx_dir(path, "fashion-mnist", &FASHION_MNIST_CLASSES),
-        DatasetKind::Mnist => {
-            load_idx_dir(path, "mnist", &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"])
-        }
+        DatasetKind::Mnist => load_idx_dir(
+            path,
+            "mnist",
+            &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+        ),
         DatasetKind::Folder => {
             if path.is_file() {
                 let base = std::env::var_os("ODENET_EXTRACT_DIR")
