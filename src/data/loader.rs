@@ -196,6 +196,8 @@ impl BatchLoader {
     /// Epoch iterator. The same (seed, epoch) always gives the same order and the same
     /// augmentation. The iterator owns everything it needs (no borrow of `self`);
     /// dropping it early stops the background thread.
+    /// Consume it from an ordinary thread, not from inside a rayon task: the producer
+    /// uses the rayon pool, and a pool worker blocked waiting on it could starve it.
     pub fn epoch(&self, epoch: usize, seed: u64) -> EpochIter {
         let job = Job {
             loader: self.clone(),
