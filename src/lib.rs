@@ -18,6 +18,7 @@ pub mod nn;
 pub mod params;
 pub mod scheme;
 pub mod stage;
+pub mod train;
 pub mod zoo;
 
 pub use net::{Net, NetConfig};

@@ -1,0 +1,53 @@
+use anyhow::Context;
+use clap::Args;
+use odenet::data::BatchLoader;
+use odenet::train::{self, TrainConfig, checkpoint};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Run folder written by `odenet train` (reads its config.json).
+    run: PathBuf,
+    /// Which checkpoint of the run: best or last.
+    #[arg(long, default_value = "best")]
+    checkpoint: String,
+    /// Device: cpu, cuda or cuda:N.
+    #[arg(long)]
+    device: Option<String>,
+    /// Batch size for evaluation.
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+}
+
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let config_path = args.run.join("config.json");
+    let text = std::fs::read_to_string(&config_path)
+        .with_context(|| format!("reading {} (is this a run folder?)", config_path.display()))?;
+    let mut config: TrainConfig = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid run config", config_path.display()))?;
+    if let Some(device) = args.device {
+        config.device = device;
+    }
+    let dir = checkpoint::locate(&args.run, &args.checkpoint)
+        .with_context(|| format!("no checkpoint '{}' in {}", args.checkpoint, args.run.display()))?;
+    let device = train::parse_device(&config.device)?;
+    let model = checkpoint::load_model(config.model.init(&device), &dir)?;
+    let split = train::load_data(&config)?;
+    let loader = BatchLoader::try_new(
+        Arc::new(split.test),
+        split.mean,
+        split.std,
+        args.batch_size,
+        odenet::data::Augment::none(),
+        false,
+        false,
+    )?;
+    let (loss, acc) = train::evaluate(&model, &loader, &device)?;
+    let report = serde_json::json!({
+        "run": args.run, "checkpoint": args.checkpoint, "model": config.model.name,
+        "test_images": loader.dataset().len(), "test_loss": loss, "test_acc": acc,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

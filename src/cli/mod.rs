@@ -1,0 +1,38 @@
+//! Command-line interface: one file per subcommand, each mapping flags to a library call.
+
+mod download;
+mod eval;
+mod models;
+mod train;
+
+use clap::{Parser, Subcommand};
+
+/// Deep networks as numerical schemes for ODEs: ResNet = forward Euler, LM-ResNet = a linear
+/// two-step method (Lu, Zhong, Li, Dong, ICML 2018).
+#[derive(Parser, Debug)]
+#[command(name = "odenet", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model, evaluating on the test set after every epoch.
+    Train(train::TrainArgs),
+    /// Evaluate a trained checkpoint on a test set.
+    Eval(eval::EvalArgs),
+    /// List the registered architectures with their parameter counts and schemes.
+    Models(models::ModelsArgs),
+    /// Download a dataset's official archive and verify its checksum.
+    Download(download::DownloadArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Models(a) => models::run(a),
+        Command::Download(a) => download::run(a),
+    }
+}

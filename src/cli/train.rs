@@ -1,0 +1,159 @@
+use anyhow::Context;
+use clap::Args;
+use odenet::data::{self, Augment, DatasetKind};
+use odenet::scheme::SchemeConfig;
+use odenet::train::{self, DataConfig, FitOptions, Preset, Schedule, TrainConfig};
+use odenet::zoo;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Architecture from the registry (see `odenet models`).
+    #[arg(long, default_value = "lm-resnet20")]
+    model: String,
+    /// Dataset: cifar10, cifar100, fashion-mnist, mnist or folder (train/ and test/ of
+    /// class folders, or a .tar.gz of them).
+    #[arg(long, default_value = "cifar10")]
+    data: DatasetKind,
+    /// Where the dataset is (default: data/cifar-10-batches-bin, data/cifar-100-binary,
+    /// /usr/share/datasets/fashion-mnist, …).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Recipe of the paper: sets epochs, learning-rate steps, momentum and weight decay.
+    #[arg(long, value_enum, default_value = "paper-cifar10")]
+    preset: Preset,
+    /// Number of epochs (overrides the preset).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Learning-rate schedule (overrides the preset): step, cosine or constant.
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Epochs at which a step schedule divides the learning rate by 10, e.g. 80,120.
+    #[arg(long, value_delimiter = ',')]
+    milestones: Option<Vec<usize>>,
+    /// Base learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// L2 weight decay.
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Do not apply weight decay to the LM coefficients k_n.
+    #[arg(long)]
+    no_decay_k: bool,
+    /// Learn one k_n per channel instead of one scalar per block (LM models only).
+    #[arg(long)]
+    per_channel_k: bool,
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Keep only the first N training images of each class (quick runs).
+    #[arg(long)]
+    train_per_class: Option<usize>,
+    /// Keep only the first N test images of each class.
+    #[arg(long)]
+    test_per_class: Option<usize>,
+    /// Turn off the pad-4 / random-crop / flip augmentation.
+    #[arg(long)]
+    no_augment: bool,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Run folder (config, metrics, checkpoints). Default: runs/<model>-<data>-s<seed>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint (its saved config is used).
+    #[arg(long)]
+    resume: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
+    let in_channels = match args.data {
+        DatasetKind::FashionMnist | DatasetKind::Mnist => 1,
+        _ => 3,
+    };
+    let classes = if args.data == DatasetKind::Cifar100 { 100 } else { 10 };
+    let mut model = zoo::create(&args.model, in_channels, classes)?;
+    if let SchemeConfig::LinearTwoStep { per_channel, .. } = &mut model.scheme {
+        *per_channel = args.per_channel_k;
+    } else if args.per_channel_k {
+        anyhow::bail!("--per-channel-k needs an LM model, and {} is not one", args.model);
+    }
+    let (mut epochs, mut schedule) = args.preset.schedule();
+    let mut optim = args.preset.optim();
+    if let Some(e) = args.epochs {
+        epochs = e;
+    }
+    if let Some(m) = &args.milestones {
+        schedule = Schedule::Step { milestones: m.clone(), gamma: 0.1 };
+    }
+    match args.schedule.as_deref() {
+        None | Some("step") => {}
+        Some("cosine") => schedule = Schedule::Cosine,
+        Some("constant") => schedule = Schedule::Constant,
+        Some(other) => anyhow::bail!("unknown schedule '{other}': use step, cosine or constant"),
+    }
+    optim.lr = args.lr.unwrap_or(optim.lr);
+    optim.weight_decay = args.weight_decay.unwrap_or(optim.weight_decay);
+    optim.decay_k = !args.no_decay_k;
+    let augment = match (args.no_augment, &args.data) {
+        (true, _) => Augment::none(),
+        // 28×28 digits/clothes: the paper's CIFAR recipe without flips (a flipped digit is wrong).
+        (false, DatasetKind::FashionMnist | DatasetKind::Mnist) => Augment { pad: 2, flip: false },
+        (false, _) => Augment::paper_cifar(),
+    };
+    Ok(TrainConfig {
+        model,
+        data: DataConfig {
+            kind: args.data.clone(),
+            path: args.data_dir.clone().unwrap_or_else(|| data::default_path(&args.data)),
+            train_per_class: args.train_per_class,
+            test_per_class: args.test_per_class,
+            augment,
+        },
+        optim,
+        schedule,
+        epochs,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        device: args.device.clone(),
+    })
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-s{}", args.model, args.data, args.seed)));
+    let config = if args.resume {
+        let path = out.join("config.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("--resume: cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not a run config", path.display()))?
+    } else {
+        resolve(&args)?
+    };
+    let opts = FitOptions { resume: args.resume, progress: !args.quiet };
+    let summary = train::fit(&config, &out, &opts)?;
+    println!(
+        "{}: {} epochs, final test accuracy {:.2}%, best {:.2}% (epoch {}) — run folder {}",
+        config.model.name,
+        summary.epochs,
+        summary.final_test_acc * 100.0,
+        summary.best_test_acc * 100.0,
+        summary.best_epoch,
+        summary.run_dir.display()
+    );
+    if !summary.k.is_empty() {
+        println!("learned k_n (paper convention), by stage and step:");
+        for (stage, step, k) in &summary.k {
+            let shown: Vec<String> = k.iter().take(4).map(|v| format!("{v:+.4}")).collect();
+            let more = if k.len() > 4 { format!(" … ({} channels)", k.len()) } else { String::new() };
+            println!("  stage {stage} step {step}: {}{more}", shown.join(" "));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! The resolved configuration of a training run, written as `config.json` before step one.
+
+use crate::data::{Augment, DatasetKind};
+use crate::net::NetConfig;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Where the data comes from and how it is fed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DataConfig {
+    pub kind: DatasetKind,
+    pub path: PathBuf,
+    /// Keep only the first N training images of each class (small runs and tests).
+    pub train_per_class: Option<usize>,
+    /// Keep only the first N test images of each class.
+    pub test_per_class: Option<usize>,
+    pub augment: Augment,
+}
+
+/// SGD with momentum, as in the paper (PyTorch semantics: no dampening, coupled L2 decay).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OptimConfig {
+    /// Base learning rate (paper: 0.1 at batch 128).
+    pub lr: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    /// L2 weight decay (paper: 1e-4 for LM-ResNet, 5e-4 for LM-ResNeXt).
+    pub weight_decay: f64,
+    /// Whether weight decay also applies to the LM coefficients k_n (official code: yes).
+    pub decay_k: bool,
+}
+
+/// Learning-rate schedule over epochs.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Schedule {
+    /// lr × gamma^(number of milestones ≤ current epoch), epochs counted from 0.
+    Step { milestones: Vec<usize>, gamma: f64 },
+    /// Cosine decay from lr to 0 over all iterations.
+    Cosine,
+    Constant,
+}
+
+impl Schedule {
+    /// Learning rate at `epoch` (0-based) after `progress` ∈ [0, 1) of that epoch.
+    pub fn lr(&self, base: f64, epoch: usize, progress: f64, epochs: usize) -> f64 {
+        match self {
+            Self::Step { milestones, gamma } => {
+                let passed = milestones.iter().filter(|&&m| epoch >= m).count();
+                base * gamma.powi(passed as i32)
+            }
+            Self::Cosine => {
+                let t = (epoch as f64 + progress) / epochs.max(1) as f64;
+                0.5 * base * (1.0 + (std::f64::consts::PI * t).cos())
+            }
+            Self::Constant => base,
+        }
+    }
+}
+
+/// Everything a run needs; `odenet train` resolves flags into this and saves it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainConfig {
+    pub model: NetConfig,
+    pub data: DataConfig,
+    pub optim: OptimConfig,
+    pub schedule: Schedule,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+    /// `cpu` or `cuda[:N]`.
+    pub device: String,
+}
+
+/// Named recipes from the paper (§5 of docs/paper.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+pub enum Preset {
+    /// CIFAR-10 LM-ResNet: lr 0.1, ÷10 at epochs 80 and 120, 160 epochs, wd 1e-4, batch 128.
+    PaperCifar10,
+    /// CIFAR-100 LM-ResNet: lr 0.1, ÷10 at epochs 150 and 225, 300 epochs.
+    PaperCifar100,
+}
+
+impl Preset {
+    /// (epochs, schedule) of the recipe.
+    pub fn schedule(self) -> (usize, Schedule) {
+        match self {
+            Self::PaperCifar10 => (160, Schedule::Step { milestones: vec![80, 120], gamma: 0.1 }),
+            Self::PaperCifar100 => {
+                (300, Schedule::Step { milestones: vec![150, 225], gamma: 0.1 })
+            }
+        }
+    }
+
+    pub fn optim(self) -> OptimConfig {
+        OptimConfig { lr: 0.1, momentum: 0.9, nesterov: false, weight_decay: 1e-4, decay_k: true }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paper_step_schedule_divides_by_ten_at_80_and_120() {
+        let (_, s) = Preset::PaperCifar10.schedule();
+        let lr = |e| s.lr(0.1, e, 0.0, 160);
+        assert!((lr(0) - 0.1).abs() < 1e-12 && (lr(79) - 0.1).abs() < 1e-12);
+        assert!((lr(80) - 0.01).abs() < 1e-12 && (lr(119) - 0.01).abs() < 1e-12);
+        assert!((lr(120) - 0.001).abs() < 1e-12 && (lr(159) - 0.001).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cosine_starts_at_base_and_halves_midway() {
+        let s = Schedule::Cosine;
+        assert!((s.lr(0.1, 0, 0.0, 10) - 0.1).abs() < 1e-12);
+        assert!((s.lr(0.1, 5, 0.0, 10) - 0.05).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,65 @@
+//! Per-epoch metrics (one JSON line each) and the terminal progress bar.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// One line of `metrics.jsonl`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Learning rate at the last step of the epoch.
+    pub lr: f64,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub test_loss: f64,
+    pub test_acc: f64,
+    pub train_seconds: f64,
+    pub images_per_sec: f64,
+    /// Share of the training time spent waiting for the next batch.
+    pub data_wait_fraction: f64,
+    /// Learned k_n per LM step (empty for Euler networks).
+    pub k: Vec<Vec<f32>>,
+}
+
+/// A progress bar with loss, accuracy, images/s and ETA; silent when disabled.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    start: Instant,
+    batch_size: usize,
+    done: usize,
+}
+
+impl Progress {
+    pub fn new(enabled: bool, epoch: usize, epochs: usize, steps: usize, batch_size: usize) -> Self {
+        let bar = enabled.then(|| {
+            let bar = ProgressBar::new(steps as u64);
+            let style = ProgressStyle::with_template(
+                "epoch {prefix} [{bar:30}] {pos}/{len} {msg} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_prefix(format!("{}/{}", epoch + 1, epochs));
+            bar
+        });
+        Self { bar, start: Instant::now(), batch_size, done: 0 }
+    }
+
+    pub fn step(&mut self, loss: f64, acc: f64) {
+        self.done += 1;
+        if let Some(bar) = &self.bar {
+            let rate = (self.done * self.batch_size) as f64 / self.start.elapsed().as_secs_f64();
+            bar.set_message(format!("loss {loss:.4} acc {:.2}% {rate:.0} img/s", acc * 100.0));
+            bar.inc(1);
+        }
+    }
+
+    pub fn finish(&self, test_acc: f64) {
+        if let Some(bar) = &self.bar {
+            let msg = bar.message();
+            bar.finish_with_message(format!("{msg} | test acc {:.2}%", test_acc * 100.0));
+        }
+    }
+}
