@@ -1,0 +1,101 @@
+//! Each stepping rule checked against its formula written out by hand, and the gradient of the
+//! LM coefficient k_n checked by finite differences.
+
+use burn::module::Param;
+use burn::prelude::*;
+use odenet::nn::BranchKind;
+use odenet::scheme::{Scheme, SchemeConfig};
+use odenet::{NetConfig, params};
+
+fn t4(values: &[f32], shape: [usize; 4], device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
+}
+
+fn values(t: Tensor<4>) -> Vec<f32> {
+    t.into_data().to_vec::<f32>().expect("f32 tensor")
+}
+
+fn assert_close(got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= tol, "element {i}: got {g}, want {w}");
+    }
+}
+
+#[test]
+fn forward_euler_adds_the_branch_output() {
+    let d = Device::flex();
+    let scheme = SchemeConfig::ForwardEuler.init(3, 2, &d);
+    assert!(scheme.lm_k.is_none(), "Euler has no parameters");
+    let u = t4(&[1.0, 2.0, 3.0, 4.0], [1, 2, 1, 2], &d);
+    let prev = t4(&[9.0, 9.0, 9.0, 9.0], [1, 2, 1, 2], &d);
+    let fu = t4(&[0.5, -1.0, 0.25, 2.0], [1, 2, 1, 2], &d);
+    // u_{n+1} = u_n + f(u_n); the history is ignored.
+    assert_close(&values(scheme.step(1, u, prev, fu)), &[1.5, 1.0, 3.25, 6.0], 1e-6);
+}
+
+#[test]
+fn lm_step_is_the_papers_two_step_formula() {
+    let d = Device::flex();
+    // Two steps with k_1 = -0.25 and k_2 = 0.5.
+    let k = Tensor::<2>::from_data(TensorData::new(vec![-0.25f32, 0.5], [2, 1]), &d);
+    let scheme = Scheme { lm_k: Some(Param::from_tensor(k)) };
+    let u = t4(&[1.0, 2.0], [1, 2, 1, 1], &d);
+    let prev = t4(&[3.0, -1.0], [1, 2, 1, 1], &d);
+    let fu = t4(&[0.5, 0.5], [1, 2, 1, 1], &d);
+    // (1 - k) u + k prev + f with k = -0.25: 1.25·1 - 0.25·3 + 0.5 = 1.0; 1.25·2 + 0.25 + 0.5 = 3.25
+    let step1 = scheme.step(1, u.clone(), prev.clone(), fu.clone());
+    assert_close(&values(step1), &[1.0, 3.25], 1e-6);
+    // k = 0.5: 0.5·1 + 0.5·3 + 0.5 = 2.5; 0.5·2 - 0.5 + 0.5 = 1.0
+    assert_close(&values(scheme.step(2, u, prev, fu)), &[2.5, 1.0], 1e-6);
+}
+
+#[test]
+fn per_channel_k_scales_each_channel_separately() {
+    let d = Device::flex();
+    let k = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 1.0], [1, 2]), &d);
+    let scheme = Scheme { lm_k: Some(Param::from_tensor(k)) };
+    let u = t4(&[1.0, 1.0, 2.0, 2.0], [1, 2, 2, 1], &d);
+    let prev = t4(&[5.0, 5.0, 7.0, 7.0], [1, 2, 2, 1], &d);
+    let fu = t4(&[0.0; 4], [1, 2, 2, 1], &d);
+    // channel 0: k = 0 → u (Euler); channel 1: k = 1 → prev (leapfrog u_{n+1} = u_{n-1} + f).
+    assert_close(&values(scheme.step(1, u, prev, fu)), &[1.0, 1.0, 7.0, 7.0], 1e-6);
+}
+
+#[test]
+fn lm_init_draws_k_in_the_paper_range_one_per_step() {
+    let d = Device::flex();
+    d.seed(7);
+    let scheme = SchemeConfig::lm_paper().init(9, 16, &d);
+    let k = scheme.lm_k.expect("LM has k");
+    assert_eq!(k.dims(), [8, 1], "a stage of 9 blocks takes 8 two-step updates");
+    let v: Vec<f32> = k.val().into_data().to_vec().expect("f32");
+    assert!(v.iter().all(|&x| (-0.1..=0.0).contains(&x)), "k ~ U[-0.1, 0]: {v:?}");
+    let per_channel = SchemeConfig::LinearTwoStep { k_init: [-0.1, 0.0], per_channel: true };
+    assert_eq!(per_channel.init(9, 16, &d).lm_k.expect("k").dims(), [8, 16]);
+}
+
+fn tiny_lm(device: &Device) -> odenet::Net {
+    NetConfig {
+        name: "tiny-lm".into(),
+        in_channels: 1,
+        num_classes: 3,
+        stem_width: 4,
+        widths: vec![4, 8],
+        depths: vec![3, 3],
+        branch: BranchKind::Basic,
+        scheme: SchemeConfig::lm_paper(),
+    }
+    .init(device)
+}
+
+#[test]
+fn stage_starts_with_an_euler_step_through_the_projection() {
+    let d = Device::flex();
+    let net = tiny_lm(&d);
+    assert!(net.stages[0].projection.is_none(), "same width and stride: identity shortcut");
+    let p = net.stages[1].projection.as_ref().expect("4→8 channels, stride 2: projection");
+    assert_eq!(p.conv.weight.dims(), [8, 4, 1, 1]);
+    let out = net.forward_features(Tensor::zeros([2, 1, 8, 8], &d));
+    assert_eq!(out.dims(), [2, 8, 4, 4]);
+}
