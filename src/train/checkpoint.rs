@@ -39,8 +39,9 @@ pub fn save(
     let tmp = run_dir.join(format!(".{name}.tmp"));
     let old = run_dir.join(format!(".{name}.old"));
     let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let written = write_all(&tmp, model, optim, state);
+    let written = fs::create_dir_all(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))
+        .and_then(|()| write_all(&tmp, model, optim, state));
     if let Err(e) = written {
         let _ = fs::remove_dir_all(&tmp);
         return Err(e.context(format!("checkpoint '{name}' not written; the previous one is kept")));

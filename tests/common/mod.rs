@@ -1,0 +1,58 @@
+//! Shared helpers for the training tests.
+#![allow(dead_code)]
+
+use odenet::data::{Augment, DatasetKind, default_path};
+use odenet::nn::BranchKind;
+use odenet::train::{DataConfig, OptimConfig, Schedule, TrainConfig};
+use odenet::{NetConfig, SchemeConfig};
+use std::path::PathBuf;
+
+/// A narrow LM-ResNet: 3 stages of 2 basic blocks (one two-step update per stage).
+pub fn small_lm(in_channels: usize, width: usize) -> NetConfig {
+    NetConfig {
+        name: format!("lm-resnet14-w{width}"),
+        in_channels,
+        num_classes: 10,
+        stem_width: width,
+        widths: vec![width, 2 * width, 4 * width],
+        depths: vec![2, 2, 2],
+        branch: BranchKind::Basic,
+        scheme: SchemeConfig::lm_paper(),
+    }
+}
+
+/// The CIFAR-10 JPEG copy, extracted once into target/test-data (shared with the data tests).
+pub fn cifar_jpeg() -> PathBuf {
+    let archive = std::env::var_os("ODENET_CIFAR_JPEG").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar10-jpeg.tar.gz")
+    });
+    let dest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-data/cifar10-jpeg");
+    odenet::data::extract_tar_gz(&archive, &dest).expect("CIFAR-10 JPEG tarball extracts")
+}
+
+pub fn fashion(train_per_class: Option<usize>, test_per_class: Option<usize>) -> DataConfig {
+    let kind = DatasetKind::FashionMnist;
+    let path = default_path(&kind);
+    assert!(path.is_dir(), "{} missing: apt-get install -y dataset-fashion-mnist", path.display());
+    DataConfig { kind, path, train_per_class, test_per_class, augment: Augment::none() }
+}
+
+pub fn config(model: NetConfig, data: DataConfig, epochs: usize, batch_size: usize) -> TrainConfig {
+    TrainConfig {
+        model,
+        data,
+        optim: OptimConfig { lr: 0.1, momentum: 0.9, nesterov: false, weight_decay: 1e-4, decay_k: true },
+        schedule: Schedule::Cosine,
+        epochs,
+        batch_size,
+        seed: 0,
+        device: "cpu".into(),
+    }
+}
+
+/// A fresh, empty folder under target/ for one test.
+pub fn run_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
