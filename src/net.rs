@@ -58,7 +58,10 @@ impl NetConfig {
         self.depths.iter().sum()
     }
 
+    /// Builds the network; logs a warning if the scheme is not convergent (see
+    /// [`SchemeConfig::warn_if_not_convergent`]).
     pub fn init(&self, device: &Device) -> Net {
+        self.scheme.warn_if_not_convergent();
         let features = self.feature_channels();
         Net {
             stem: conv([self.in_channels, self.stem_width], 3, 1, 1, device),

@@ -1,14 +1,15 @@
 //! One integration interval: a run of blocks at one resolution, stepped by one [`Scheme`].
 
 use crate::nn::{BnReluConv, Branch, BranchConfig, BranchKind};
-use crate::scheme::{Scheme, SchemeConfig};
+use crate::scheme::{History, Scheme, SchemeConfig};
 use burn::prelude::*;
 
 /// A stage of the network.
 ///
 /// Step 0 is forward Euler with shortcut r = P(u) (a BN-ReLU-conv1×1 projection when width or
-/// resolution changes, else r = u): `u_1 = r + f_0(u_0)`. The history then starts from r, so the
-/// next two-step update uses the *projected* old state as u_{n−1}, as in the official code.
+/// resolution changes, else r = u): `u_1 = r + f_0(u_0)`. The [`History`] then starts from
+/// (r, f_0(u_0)), so the next multistep update uses the *projected* old state as u_{n−1}, as in
+/// the official code, and f_0 as f_{n−1} (Adams–Bashforth). Steps n ≥ 1 are [`Scheme::step`].
 #[derive(Module, Debug)]
 pub struct Stage {
     pub projection: Option<BnReluConv>,
@@ -56,14 +57,14 @@ impl Stage {
             Some(p) => p.forward(u.clone()),
             None => u.clone(),
         };
-        let mut u_next = shortcut.clone() + first.forward(u);
-        let mut prev = shortcut;
+        let mut history = History::new(shortcut, self.scheme.history_len());
+        // Step 0, forward Euler through the projection: u_1 = r + f_0(u_0).
+        let f0 = first.forward(u);
+        let u1 = history.current().clone() + f0.clone();
+        history.push(f0, u1);
         for (i, f) in rest.iter().enumerate() {
-            let fu = f.forward(u_next.clone());
-            let stepped = self.scheme.step(i + 1, u_next.clone(), prev, fu);
-            prev = u_next;
-            u_next = stepped;
+            self.scheme.step(i + 1, &mut history, |u| f.forward(u));
         }
-        u_next
+        history.into_current()
     }
 }

@@ -4,18 +4,43 @@
 //! Lu, Zhong, Li, Dong (ICML 2018), §2: ResNet is forward Euler, `u_{n+1} = u_n + f_n(u_n)`;
 //! the LM-architecture is the linear two-step method
 //! `u_{n+1} = (1 − k_n) u_n + k_n u_{n−1} + f_n(u_n)` with a trainable k_n per block.
+//! Beyond the paper's two rules a scheme is data: any explicit linear multistep rule given by its
+//! coefficients ([`Multistep`]) and any explicit Runge–Kutta rule given by its Butcher tableau
+//! ([`Tableau`]), both validated when built and analysed by [`stability`] (Dahlquist's theory).
 //!
 //! A stage of blocks is one integration interval. Its first step is always forward Euler (it may
 //! change width and resolution through a projection, see [`crate::stage`]), exactly as a
 //! multistep solver starts with a one-step method (diffrax `LeapfrogMidpoint.init`). Steps
-//! n ≥ 1 of the stage are taken by [`Scheme::step`].
+//! n ≥ 1 of the stage are taken by [`Scheme::step`] on a [`History`] owned by the stage loop.
+
+mod history;
+mod multistep;
+pub mod stability;
+mod tableau;
+
+pub use history::History;
+pub use multistep::{MAX_STEPS, Multistep, MultistepSpec};
+pub use stability::{Complex, SchemeReport};
+pub use tableau::{Tableau, TableauSpec};
 
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 
-/// A stepping rule, as data. Serialised into every run's `config.json`.
+/// An invalid coefficient list or tableau (from code or from a JSON configuration).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SchemeError {
+    #[error("invalid multistep rule: {0}")]
+    Multistep(String),
+    #[error("invalid Butcher tableau: {0}")]
+    Tableau(String),
+}
+
+/// A stepping rule, as data. Serialised into every run's `config.json`, tagged by `rule`:
+/// `{"rule": "forward-euler"}`, `{"rule": "multistep", "a": [1, 0], "b": [1.5, -0.5]}`,
+/// `{"rule": "runge-kutta", "tableau": {"a": [[], [1]], "b": [0.5, 0.5], "c": [0, 1], "order": 2}}`.
+/// Multistep coefficients and tableaux are validated while deserialising.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "rule", rename_all = "kebab-case")]
 pub enum SchemeConfig {
@@ -25,6 +50,11 @@ pub enum SchemeConfig {
     /// code stores 1 − k). `k_init` is the U[lo, hi] range at initialisation (paper: [−0.1, 0]);
     /// `per_channel` learns one k per channel instead of one scalar per block (official MResNetC).
     LinearTwoStep { k_init: [f64; 2], per_channel: bool },
+    /// u_{n+1} = Σ_j a_j u_{n−j} + Σ_j b_j f_{n−j}(u_{n−j}), see [`Multistep`].
+    Multistep(Multistep),
+    /// u_{n+1} = u_n + Σ_i b_i k_i, k_i = f_n(u_n + Σ_j a_ij k_j): block n evaluates its branch
+    /// once per stage of the tableau (shared weights), see [`Tableau`].
+    RungeKutta { tableau: Tableau },
 }
 
 impl SchemeConfig {
@@ -33,55 +63,209 @@ impl SchemeConfig {
         Self::LinearTwoStep { k_init: [-0.1, 0.0], per_channel: false }
     }
 
+    /// Adams–Bashforth 2, `u_{n+1} = u_n + 3/2 f_n − 1/2 f_{n−1}`.
+    pub fn ab2() -> Self {
+        Self::Multistep(Multistep::ab2())
+    }
+
+    /// Adams–Bashforth 3, `u_{n+1} = u_n + (23 f_n − 16 f_{n−1} + 5 f_{n−2}) / 12`.
+    pub fn ab3() -> Self {
+        Self::Multistep(Multistep::ab3())
+    }
+
+    /// Leapfrog / midpoint rule of Chang et al., `u_{n+1} = u_{n−1} + 2 f_n`.
+    pub fn leapfrog() -> Self {
+        Self::Multistep(Multistep::leapfrog())
+    }
+
+    /// Heun's method (explicit trapezoid), one shared branch evaluated twice per block.
+    pub fn heun2() -> Self {
+        Self::RungeKutta { tableau: Tableau::heun2() }
+    }
+
+    /// Classical RK4, one shared branch evaluated four times per block.
+    pub fn rk4() -> Self {
+        Self::RungeKutta { tableau: Tableau::rk4() }
+    }
+
     /// Short human name of the numerical scheme.
-    pub fn describe(&self) -> &'static str {
+    pub fn describe(&self) -> String {
         match self {
-            Self::ForwardEuler => "forward Euler",
-            Self::LinearTwoStep { .. } => "linear two-step (LM, trainable k_n)",
+            Self::ForwardEuler => "forward Euler".into(),
+            Self::LinearTwoStep { .. } => "linear two-step (LM, trainable k_n)".into(),
+            Self::Multistep(m) => m.describe(),
+            Self::RungeKutta { tableau } => tableau.describe(),
         }
+    }
+
+    /// Dahlquist's verdict on the rule as initialised: for LM at the mid-point of `k_init`, for
+    /// a trainable multistep rule at its configured coefficients.
+    pub fn report(&self) -> SchemeReport {
+        match self {
+            Self::ForwardEuler => SchemeReport::one_step(1),
+            Self::LinearTwoStep { k_init: [lo, hi], .. } => lm_report(0.5 * (lo + hi)),
+            Self::Multistep(m) => m.report(),
+            Self::RungeKutta { tableau } => tableau.report(),
+        }
+    }
+
+    /// Logs a `tracing` warning when the rule (for LM: either end of `k_init`) is not
+    /// convergent, not even for a rescaled time (`r·u̇ = f`, r > 0). Returns whether it warned.
+    pub fn warn_if_not_convergent(&self) -> bool {
+        let reports = match self {
+            Self::LinearTwoStep { k_init: [lo, hi], .. } => vec![lm_report(*lo), lm_report(*hi)],
+            _ => vec![self.report()],
+        };
+        let bad = reports.iter().find(|r| !r.convergent_up_to_rescaling());
+        if let Some(r) = bad {
+            tracing::warn!(
+                scheme = %self.describe(),
+                consistent = r.consistent,
+                zero_stable = r.zero_stable,
+                roots = ?r.roots,
+                "the configured stepping rule is not a convergent discretisation of u' = f(u)"
+            );
+        }
+        bad.is_some()
     }
 
     /// Builds the rule for a stage of `blocks` blocks of `channels` output channels.
     pub fn init(&self, blocks: usize, channels: usize, device: &Device) -> Scheme {
         // Step 0 of a stage is Euler, so only blocks − 1 steps carry a k.
         let steps = blocks.saturating_sub(1);
-        let lm_k = match self {
-            Self::ForwardEuler => None,
-            Self::LinearTwoStep { .. } if steps == 0 => None,
+        let mut scheme = Scheme::euler();
+        match self {
+            Self::ForwardEuler => {}
+            Self::LinearTwoStep { .. } if steps == 0 => {}
             Self::LinearTwoStep { k_init: [lo, hi], per_channel } => {
                 let width = if *per_channel { channels } else { 1 };
                 let k = Tensor::random([steps, width], Distribution::Uniform(*lo, *hi), device);
-                Some(Param::from_tensor(k))
+                scheme = Scheme::from_lm_k(Param::from_tensor(k));
             }
-        };
-        Scheme { lm_k }
+            Self::Multistep(m) => {
+                let rows = blocks.saturating_sub(first_full_step(m));
+                if m.is_trainable() && rows > 0 {
+                    let zeros = || Param::from_tensor(Tensor::zeros([rows, m.steps()], device));
+                    (scheme.ms_a, scheme.ms_b) = (Some(zeros()), Some(zeros()));
+                }
+                scheme.rule = Rule::Multistep(m.clone());
+            }
+            Self::RungeKutta { tableau } => scheme.rule = Rule::RungeKutta(tableau.clone()),
+        }
+        scheme
     }
 }
 
-/// The trainable part of a stepping rule (k_n of the LM rule); parameter-free for Euler.
+/// The LM rule with a fixed k as a 2-step rule (a = [1 − k, k], b = [1, 0]).
+fn lm_report(k: f64) -> SchemeReport {
+    stability::analyse(&[1.0 - k, k], &[1.0, 0.0])
+}
+
+/// The first step n of a stage that sees s past states (step 0 is the Euler projection step).
+fn first_full_step(m: &Multistep) -> usize {
+    m.steps().saturating_sub(1).max(1)
+}
+
+/// Which rule a [`Scheme`] applies (constant data, not parameters).
+#[derive(Clone, Debug, Default)]
+pub enum Rule {
+    /// u + f, or the LM rule when `lm_k` is present.
+    #[default]
+    Euler,
+    Multistep(Multistep),
+    RungeKutta(Tableau),
+}
+
+/// The trainable part of a stepping rule and the rule itself; parameter-free for fixed rules.
 #[derive(Module, Debug)]
 pub struct Scheme {
     /// `[steps, 1]` or `[steps, C]`: k_n for steps n = 1 … blocks − 1 of the stage.
     pub lm_k: Option<Param<Tensor<2>>>,
+    /// Trainable multistep rules: `[full steps, s]` deviations δa_j, one row per step that sees
+    /// all s past states (rows start at step max(s − 1, 1)).
+    pub ms_a: Option<Param<Tensor<2>>>,
+    /// As `ms_a`, for the b_j.
+    pub ms_b: Option<Param<Tensor<2>>>,
+    #[module(skip)]
+    pub rule: Rule,
 }
 
 impl Scheme {
-    /// One step n ≥ 1 of a stage: u_{n+1} from u_n, u_{n−1} and the branch output f_n(u_n).
+    /// Forward Euler, no parameters.
+    pub fn euler() -> Self {
+        Self { lm_k: None, ms_a: None, ms_b: None, rule: Rule::Euler }
+    }
+
+    /// The LM rule with the given k (`[steps, 1 or C]`, row n − 1 for step n).
+    pub fn from_lm_k(k: Param<Tensor<2>>) -> Self {
+        Self { lm_k: Some(k), ..Self::euler() }
+    }
+
+    /// How many past states (with their f) a step reads: the [`History`] capacity.
+    pub fn history_len(&self) -> usize {
+        match (&self.rule, &self.lm_k) {
+            (Rule::Multistep(m), _) => m.steps(),
+            (_, Some(_)) => 2,
+            _ => 1,
+        }
+    }
+
+    /// One step n ≥ 1 of a stage: evaluates the branch `f` (once, or once per Runge–Kutta stage),
+    /// records f(u_n) and u_{n+1} in `history`.
     ///
     /// The LM combination is written `u + f + k·(u_{n−1} − u)`: three element-wise operations
     /// instead of the five of the literal formula.
     ///
     /// # Shapes
-    /// - `u`, `prev`, `fu`: `[batch, C, H, W]`
-    pub fn step(&self, n: usize, u: Tensor<4>, prev: Tensor<4>, fu: Tensor<4>) -> Tensor<4> {
-        match &self.lm_k {
-            None => u + fu,
-            Some(k) => {
+    /// - states in `history` and `f`'s input/output: `[batch, C, H, W]`
+    pub fn step(&self, n: usize, history: &mut History, f: impl Fn(Tensor<4>) -> Tensor<4>) {
+        if let Rule::RungeKutta(tableau) = &self.rule {
+            let (k1, next) = tableau.step(history.current(), f);
+            history.push(k1, next);
+            return;
+        }
+        let u = history.current().clone();
+        let fu = f(u.clone());
+        history.record_f(fu.clone());
+        let next = match (&self.rule, &self.lm_k, history.state(1)) {
+            (Rule::Multistep(m), _, _) => self.multistep(m, n, history),
+            (_, Some(k), Some(prev)) => {
                 let k = self.k_at(k, n);
-                let delta = (prev - u.clone()) * k;
+                let delta = (prev.clone() - u.clone()) * k;
                 u + fu + delta
             }
+            _ => u + fu,
+        };
+        history.advance(next);
+    }
+
+    /// Σ a_j u_{n−j} + Σ b_j f_{n−j}, with Adams–Bashforth start-up while the history is short
+    /// and the learned deviations on full steps of a trainable rule.
+    fn multistep(&self, m: &Multistep, n: usize, history: &History) -> Tensor<4> {
+        let available = history.len_with_f();
+        let (a, b) = m.coefficients_with(available);
+        let states = (0..a.len()).filter_map(|j| history.state(j).cloned());
+        let fs = (0..b.len()).filter_map(|j| history.f(j).cloned());
+        let row = n.checked_sub(first_full_step(m));
+        if let (Some(da), Some(db), Some(row), true) =
+            (&self.ms_a, &self.ms_b, row, available >= m.steps())
+            && row < da.dims()[0]
+        {
+            let coef = |d: &Param<Tensor<2>>, j: usize, base: f64| {
+                d.val().slice([row..row + 1, j..j + 1]).reshape([1, 1, 1, 1]).add_scalar(base)
+            };
+            let terms = states
+                .enumerate()
+                .map(|(j, u)| u * coef(da, j, a[j]))
+                .chain(fs.enumerate().map(|(j, f)| f * coef(db, j, b[j])));
+            return terms.reduce(|acc, t| acc + t).unwrap_or_else(|| history.current().zeros_like());
         }
+        let mut terms = a.iter().copied().zip(states).chain(b.iter().copied().zip(fs));
+        let Some((c, first)) = terms.find(|(c, _)| *c != 0.0) else {
+            return history.current().zeros_like();
+        };
+        let first = if c == 1.0 { first } else { first.mul_scalar(c) };
+        add_scaled(first, terms)
     }
 
     /// k_n as a broadcastable `[1, C or 1, 1, 1]` tensor.
@@ -97,4 +281,11 @@ impl Scheme {
         let flat: Vec<f32> = k.val().into_data().try_into_vec_as::<f32>().unwrap_or_default();
         (0..steps).map(|s| flat[s * width..(s + 1) * width].to_vec()).collect()
     }
+}
+
+/// `acc + Σ c·x` over the terms with c ≠ 0 (c = 1 adds x unscaled).
+fn add_scaled(acc: Tensor<4>, terms: impl IntoIterator<Item = (f64, Tensor<4>)>) -> Tensor<4> {
+    terms.into_iter().filter(|(c, _)| *c != 0.0).fold(acc, |acc, (c, x)| {
+        if c == 1.0 { acc + x } else { acc + x.mul_scalar(c) }
+    })
 }
