@@ -39,7 +39,8 @@ pub enum SchemeError {
 
 /// A stepping rule, as data. Serialised into every run's `config.json`, tagged by `rule`:
 /// `{"rule": "forward-euler"}`, `{"rule": "multistep", "a": [1, 0], "b": [1.5, -0.5]}`,
-/// `{"rule": "runge-kutta", "tableau": {"a": [[], [1]], "b": [0.5, 0.5], "c": [0, 1], "order": 2}}`.
+/// `{"rule": "runge-kutta",
+///   "tableau": {"a": [[], [1]], "b": [0.5, 0.5], "c": [0, 1], "order": 2}}`.
 /// Multistep coefficients and tableaux are validated while deserialising.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "rule", rename_all = "kebab-case")]
@@ -258,7 +259,9 @@ impl Scheme {
                 .enumerate()
                 .map(|(j, u)| u * coef(da, j, a[j]))
                 .chain(fs.enumerate().map(|(j, f)| f * coef(db, j, b[j])));
-            return terms.reduce(|acc, t| acc + t).unwrap_or_else(|| history.current().zeros_like());
+            return terms
+                .reduce(|acc, t| acc + t)
+                .unwrap_or_else(|| history.current().zeros_like());
         }
         let mut terms = a.iter().copied().zip(states).chain(b.iter().copied().zip(fs));
         let Some((c, first)) = terms.find(|(c, _)| *c != 0.0) else {
@@ -285,7 +288,8 @@ impl Scheme {
 
 /// `acc + Σ c·x` over the terms with c ≠ 0 (c = 1 adds x unscaled).
 fn add_scaled(acc: Tensor<4>, terms: impl IntoIterator<Item = (f64, Tensor<4>)>) -> Tensor<4> {
-    terms.into_iter().filter(|(c, _)| *c != 0.0).fold(acc, |acc, (c, x)| {
-        if c == 1.0 { acc + x } else { acc + x.mul_scalar(c) }
-    })
+    terms
+        .into_iter()
+        .filter(|(c, _)| *c != 0.0)
+        .fold(acc, |acc, (c, x)| if c == 1.0 { acc + x } else { acc + x.mul_scalar(c) })
 }

@@ -69,7 +69,9 @@ impl Multistep {
     pub fn new(a: Vec<f64>, b: Vec<f64>, trainable: bool) -> Result<Self, SchemeError> {
         let s = a.len();
         if s == 0 {
-            return Err(SchemeError::Multistep("a and b are empty; a rule needs s ≥ 1 steps".into()));
+            return Err(SchemeError::Multistep(
+                "a and b are empty; a rule needs s ≥ 1 steps".into(),
+            ));
         }
         if b.len() != s {
             return Err(SchemeError::Multistep(format!(
@@ -112,7 +114,9 @@ impl Multistep {
     /// `b_j = (−1)^j / (j! (m−1−j)!) ∫_0^1 Π_{i≠j} (τ + i) dτ`.
     pub fn adams_bashforth(m: usize) -> Result<Self, SchemeError> {
         if m == 0 || m > MAX_STEPS {
-            return Err(SchemeError::Multistep(format!("Adams–Bashforth order {m}; 1 … {MAX_STEPS}")));
+            return Err(SchemeError::Multistep(format!(
+                "Adams–Bashforth order {m}; 1 … {MAX_STEPS}"
+            )));
         }
         let (a, b) = adams_bashforth_coefficients(m);
         Self::new(a, b, false)
@@ -185,7 +189,9 @@ impl Multistep {
             .iter()
             .find(|(m, _)| close(&m.a, &self.a) && close(&m.b, &self.b))
             .map(|(_, n)| n.to_string())
-            .unwrap_or_else(|| format!("{}-step, a = {:?}, b = {:?}", self.steps(), self.a, self.b));
+            .unwrap_or_else(|| {
+                format!("{}-step, a = {:?}, b = {:?}", self.steps(), self.a, self.b)
+            });
         if self.trainable { format!("{name}, trainable coefficients") } else { name }
     }
 }

@@ -5,9 +5,10 @@
 //! `u_{n+1} = Σ_{j=0}^{s−1} a_j u_{n−j} + Σ_{j=0}^{s−1} b_j f(u_{n−j})`
 //!
 //! the characteristic polynomials are `ρ(ζ) = ζ^s − Σ_j a_j ζ^{s−1−j}` and
-//! `σ(ζ) = Σ_j b_j ζ^{s−1−j}`. The rule is *consistent* iff ρ(1) = 0 and ρ'(1) = σ(1), *zero-stable*
-//! iff every root of ρ has |ζ| ≤ 1 and those with |ζ| = 1 are simple (root condition), and
-//! convergent iff both hold (Dahlquist 1956; Hairer, Nørsett, Wanner, *Solving ODEs I*, §III.2–4).
+//! `σ(ζ) = Σ_j b_j ζ^{s−1−j}`. The rule is *consistent* iff ρ(1) = 0 and ρ'(1) = σ(1),
+//! *zero-stable* iff every root of ρ has |ζ| ≤ 1 and those with |ζ| = 1 are simple (root
+//! condition), and convergent iff both hold (Dahlquist 1956; Hairer, Nørsett, Wanner, *Solving
+//! ODEs I*, §III.2–4).
 //!
 //! When ρ(1) = 0 but ρ'(1) ≠ σ(1) the rule is consistent with the time-rescaled ODE
 //! `ρ'(1)·u̇ = σ(1)·f(u)`: the LM rule of Lu et al. (2018) has ρ(ζ) = (ζ − 1)(ζ + k), σ(ζ) = ζ, so

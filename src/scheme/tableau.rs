@@ -70,15 +70,24 @@ impl Tableau {
             return Err(err("b is empty; a tableau needs at least one stage".into()));
         }
         if a.len() != s || c.len() != s {
-            return Err(err(format!("{s} weights b but {} rows of a and {} nodes c", a.len(), c.len())));
+            return Err(err(format!(
+                "{s} weights b but {} rows of a and {} nodes c",
+                a.len(),
+                c.len()
+            )));
         }
         let mut lower = Vec::with_capacity(s);
         for (i, row) in a.into_iter().enumerate() {
             if row.len() != i && row.len() != s {
-                return Err(err(format!("row {i} of a has {} entries; give {i} or {s}", row.len())));
+                return Err(err(format!(
+                    "row {i} of a has {} entries; give {i} or {s}",
+                    row.len()
+                )));
             }
             if row[i.min(row.len())..].iter().any(|&x| x != 0.0) {
-                return Err(err(format!("row {i} of a is not strictly lower triangular (implicit)")));
+                return Err(err(format!(
+                    "row {i} of a is not strictly lower triangular (implicit)"
+                )));
             }
             lower.push(row[..i].to_vec());
         }
@@ -132,7 +141,12 @@ impl Tableau {
     /// The classical Runge–Kutta method (Kutta 1901). Order 4.
     pub fn rk4() -> Self {
         let a = vec![vec![], vec![0.5], vec![0.0, 0.5], vec![0.0, 0.0, 1.0]];
-        Self::known(a, vec![1.0 / 6.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 6.0], vec![0.0, 0.5, 0.5, 1.0], 4)
+        Self::known(
+            a,
+            vec![1.0 / 6.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 6.0],
+            vec![0.0, 0.5, 0.5, 1.0],
+            4,
+        )
     }
 
     /// Number of stages s (branch evaluations per step).
@@ -181,7 +195,9 @@ impl Tableau {
         let (a, b, c) = (&self.a, &self.b, &self.c);
         let aij = |i: usize, j: usize| a[i].get(j).copied().unwrap_or(0.0);
         // (A v)_i = Σ_j a_ij v_j.
-        let apply = |v: &[f64]| -> Vec<f64> { (0..s).map(|i| (0..s).map(|j| aij(i, j) * v[j]).sum()).collect() };
+        let apply = |v: &[f64]| -> Vec<f64> {
+            (0..s).map(|i| (0..s).map(|j| aij(i, j) * v[j]).sum()).collect()
+        };
         let dot = |v: &[f64]| -> f64 { b.iter().zip(v).map(|(b, v)| b * v).sum() };
         let pow = |k: i32| -> Vec<f64> { c.iter().map(|c| c.powi(k)).collect() };
         let ac = apply(c);
@@ -207,7 +223,11 @@ impl Tableau {
     ///
     /// # Shapes
     /// - `u`: `[batch, C, H, W]`; `f` must preserve the shape.
-    pub fn step(&self, u: &Tensor<4>, f: impl Fn(Tensor<4>) -> Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    pub fn step(
+        &self,
+        u: &Tensor<4>,
+        f: impl Fn(Tensor<4>) -> Tensor<4>,
+    ) -> (Tensor<4>, Tensor<4>) {
         let mut ks: Vec<Tensor<4>> = Vec::with_capacity(self.stages());
         for row in &self.a {
             let arg = super::add_scaled(u.clone(), row.iter().copied().zip(ks.iter().cloned()));
