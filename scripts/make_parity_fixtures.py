@@ -6,8 +6,10 @@ Rerun from the repository root (CPU is enough, takes seconds):
 
 Generated with torch 2.15.0 (CPU), safetensors 0.8.0, numpy 2.4.6. Outputs:
 
-* ``tests/fixtures/parity_<name>.safetensors`` for resnet20 and lm-resnet20 (3 channels, 10
-  classes), all fp32 except ``fixture.labels`` (int64):
+* ``tests/fixtures/parity_<name>.safetensors`` for resnet20, lm-resnet20, ab2-resnet20,
+  leapfrog-resnet20 and rk2-resnet20 (3 channels, 10 classes; all built from one RNG stream in
+  this order, so adding a model at the end leaves the earlier files unchanged), all fp32 except
+  ``fixture.labels`` (int64):
   - every model tensor under its odenet (Rust) path, BN running statistics as they are AFTER the
     one train-mode forward below (what the eval comparison must use);
   - ``fixture.input`` [8, 3, 32, 32] ~ N(0, 1), ``fixture.labels`` [8];
@@ -17,7 +19,8 @@ Generated with torch 2.15.0 (CPU), safetensors 0.8.0, numpy 2.4.6. Outputs:
     transposed to Burn's [in, out] like the weight itself) and every ``lm_k``;
   - ``fixture.logits_eval``: logits in eval mode with the running statistics after the step;
   - ``fixture.batch_mean.<bn>`` / ``fixture.batch_var.<bn>`` for every BN: the batch mean and
-    BIASED batch variance seen in the train forward. Burn updates
+    BIASED batch variance seen in the train forward ([C]; [calls, C] when a Runge-Kutta block ran
+    the BN several times, each call updating the running statistics in turn). Burn updates
     ``running = 0.9 running + 0.1 batch`` with the biased variance; PyTorch uses the unbiased one
     for ``running_var`` (hence these, rather than PyTorch's updated running_var, are the reference
     for Burn's running-statistics update).
@@ -40,7 +43,7 @@ import odenet_torch as ot  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "fixtures"
-MODELS = ["resnet20", "lm-resnet20"]
+MODELS = ["resnet20", "lm-resnet20", "ab2-resnet20", "leapfrog-resnet20", "rk2-resnet20"]
 BATCH, CLASSES = 8, 10
 GRADS = [
     "stem.weight",
@@ -57,14 +60,16 @@ GRADS = [
 def fixture(name: str, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     model = ot.build(name, in_channels=3, num_classes=CLASSES)
 
-    # Batch statistics of every BN in the train forward (mean, biased variance).
-    batch_stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    # Batch statistics of every BN in the train forward (mean, biased variance), one pair per
+    # call (a Runge-Kutta block calls its branch, hence its BNs, once per tableau stage).
+    batch_stats: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
 
     def hook(prefix):
         def record(_module, inputs):
             (u,) = inputs
-            batch_stats[prefix] = (u.mean(dim=(0, 2, 3)).detach().clone(),
-                                   u.var(dim=(0, 2, 3), unbiased=False).detach().clone())
+            batch_stats.setdefault(prefix, []).append(
+                (u.mean(dim=(0, 2, 3)).detach().clone(),
+                 u.var(dim=(0, 2, 3), unbiased=False).detach().clone()))
         return record
 
     handles = [m.register_forward_pre_hook(hook(n)) for n, m in model.named_modules()
@@ -86,9 +91,11 @@ def fixture(name: str, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tens
     wanted = GRADS + [p for p in grads if p.endswith("scheme.lm_k")]
     for path in wanted:
         out[f"fixture.grad.{path}"] = grads[path]
-    for prefix, (mean, var) in batch_stats.items():
-        out[f"fixture.batch_mean.{prefix}"] = mean
-        out[f"fixture.batch_var.{prefix}"] = var
+    for prefix, calls in batch_stats.items():
+        means, variances = zip(*calls)
+        # [C] for one call; [calls, C] (in call order) when the BN ran several times.
+        out[f"fixture.batch_mean.{prefix}"] = means[0] if len(calls) == 1 else torch.stack(means)
+        out[f"fixture.batch_var.{prefix}"] = variances[0] if len(calls) == 1 else torch.stack(variances)
     out["fixture.input"] = x.clone()
     out["fixture.labels"] = y.clone()
     out["fixture.logits_train"] = logits.detach().clone()

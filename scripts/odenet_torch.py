@@ -7,10 +7,13 @@ the same module tree, so that weights, gradients and parameter counts can be com
 * Branches f(u) return f(u) only (pre-activation BN-ReLU-conv units, bias-free convs, padding
   k // 2, He fan-out normal init N(0, 2 / (k*k*C_out))); the skip connection is added by the scheme.
 * A stage's first block is a forward-Euler step with shortcut r = P(u) (BN-ReLU-conv1x1 projection,
-  stride s, only when width or resolution changes, else r = u): u_1 = r + f_0(u); prev = r.
+  stride s, only when width or resolution changes, else r = u): u_1 = r + f_0(u); the history
+  starts as states [r, u_1], branch outputs [f_0(u)].
   Blocks n >= 1: u_{n+1} = u_n + f_n(u_n) + k_n (u_{n-1} - u_n) (LM, paper convention) or
   u_n + f_n(u_n) (ResNet). k of a stage is one tensor ``lm_k`` of shape [blocks - 1, 1]
-  (or [blocks - 1, C] per channel), init U[-0.1, 0].
+  (or [blocks - 1, C] per channel), init U[-0.1, 0]. Multistep rules (``a``, ``b``) combine the
+  history (Adams-Bashforth start-up); Runge-Kutta rules evaluate a block's branch once per
+  tableau stage (src/scheme/).
 * Head: BN-ReLU-global average pool-Linear.
 
 Module attribute names mirror the Rust parameter paths of ``odenet::params::inventory`` (enum
@@ -68,16 +71,64 @@ BOTTLENECK = BranchSpec("bottleneck", expansion=4, groups=1, group_width=0)
 
 
 @dataclass(frozen=True)
+class Tableau:
+    """Explicit Butcher tableau (Rust ``Tableau``): row i of ``a`` holds a_i0 .. a_i(i-1)."""
+
+    a: tuple[tuple[float, ...], ...]
+    b: tuple[float, ...]
+    c: tuple[float, ...]
+    order: int
+
+
+HEUN2_TABLEAU = Tableau(a=((), (1.0,)), b=(0.5, 0.5), c=(0.0, 1.0), order=2)
+RK4_TABLEAU = Tableau(a=((), (0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)),
+                      b=(1 / 6, 1 / 3, 1 / 3, 1 / 6), c=(0.0, 0.5, 0.5, 1.0), order=4)
+
+
+@dataclass(frozen=True)
 class SchemeSpec:
-    """Stepping rule (Rust ``SchemeConfig``): ``"forward-euler"`` or ``"linear-two-step"``."""
+    """Stepping rule (Rust ``SchemeConfig``): ``"forward-euler"``, ``"linear-two-step"``,
+    ``"multistep"`` (``a``, ``b``, ``trainable``) or ``"runge-kutta"`` (``tableau``)."""
 
     rule: str = "forward-euler"
     k_init: tuple[float, float] = (-0.1, 0.0)
     per_channel: bool = False
+    a: tuple[float, ...] = ()
+    b: tuple[float, ...] = ()
+    trainable: bool = False
+    tableau: Tableau | None = None
 
 
 EULER = SchemeSpec("forward-euler")
 LM_PAPER = SchemeSpec("linear-two-step", k_init=(-0.1, 0.0), per_channel=False)
+AB2 = SchemeSpec("multistep", a=(1.0, 0.0), b=(1.5, -0.5))
+LEAPFROG = SchemeSpec("multistep", a=(0.0, 1.0), b=(2.0, 0.0))
+HEUN2 = SchemeSpec("runge-kutta", tableau=HEUN2_TABLEAU)
+RK4 = SchemeSpec("runge-kutta", tableau=RK4_TABLEAU)
+
+
+def adams_bashforth(m: int) -> tuple[list[float], list[float]]:
+    """AB of order m (start-up of longer rules): b_j = (-1)^j/(j!(m-1-j)!) int_0^1 prod_{i!=j}(t+i) dt."""
+    b = []
+    for j in range(m):
+        poly = [1.0]
+        for i in (i for i in range(m) if i != j):
+            q = [0.0] * (len(poly) + 1)
+            for k, c in enumerate(poly):
+                q[k] += c * i
+                q[k + 1] += c
+            poly = q
+        integral = sum(c / (k + 1) for k, c in enumerate(poly))
+        b.append((-1) ** j * integral / (math.factorial(j) * math.factorial(m - 1 - j)))
+    return [1.0] + [0.0] * (m - 1), b
+
+
+def add_scaled(acc: Tensor, terms) -> Tensor:
+    """acc + sum c*x over terms with c != 0 (c == 1 adds x unscaled), as Rust ``add_scaled``."""
+    for c, x in terms:
+        if c != 0.0:
+            acc = acc + (x if c == 1.0 else x * c)
+    return acc
 
 
 @dataclass(frozen=True)
@@ -174,26 +225,70 @@ def make_branch(spec: BranchSpec, c_in: int, width: int, stride: int) -> nn.Modu
 
 
 class Scheme(nn.Module):
-    """Stepping rule of one stage; holds ``lm_k`` [blocks - 1, 1 or C] for LM, nothing for Euler."""
+    """Stepping rule of one stage; holds ``lm_k`` [blocks - 1, 1 or C] for LM, ``ms_a``/``ms_b``
+    [full steps, s] (deviations from a, b) for a trainable multistep rule, nothing otherwise."""
 
     def __init__(self, spec: SchemeSpec, blocks: int, channels: int):
         super().__init__()
+        self.spec = spec
         steps = max(blocks - 1, 0)
-        if spec.rule == "forward-euler" or steps == 0:
-            self.lm_k = None
+        self.lm_k = self.ms_a = self.ms_b = None
+        if spec.rule in ("forward-euler", "runge-kutta") or steps == 0:
+            pass
         elif spec.rule == "linear-two-step":
             lo, hi = spec.k_init
             width = channels if spec.per_channel else 1
             self.lm_k = nn.Parameter(torch.empty(steps, width).uniform_(lo, hi))
+        elif spec.rule == "multistep":
+            rows = max(blocks - self.first_full_step(), 0)
+            if spec.trainable and rows > 0:
+                self.ms_a = nn.Parameter(torch.zeros(rows, len(spec.a)))
+                self.ms_b = nn.Parameter(torch.zeros(rows, len(spec.a)))
         else:
             raise ValueError(f"unknown scheme {spec.rule!r}")
 
-    def step(self, n: int, u: Tensor, prev: Tensor, fu: Tensor) -> Tensor:
-        """u_{n+1} for step n >= 1: ``u + f + k_n (prev - u)`` (LM) or ``u + f`` (Euler)."""
-        if self.lm_k is None:
-            return u + fu
-        k = self.lm_k[n - 1].reshape(1, -1, 1, 1)
-        return u + fu + (prev - u) * k
+    def first_full_step(self) -> int:
+        return max(len(self.spec.a) - 1, 1)
+
+    def step(self, n: int, states: list[Tensor], fs: list[Tensor], f) -> None:
+        """Step n >= 1: appends f(u_n) to ``fs`` and u_{n+1} to ``states`` (newest last).
+
+        LM: ``u + f + k_n (prev - u)``; Euler: ``u + f``; multistep: sum a_j u_{n-j} + b_j f_{n-j}
+        (Adams-Bashforth of order m while only m states exist); Runge-Kutta: tableau stages."""
+        u = states[-1]
+        if self.spec.rule == "runge-kutta":
+            ks: list[Tensor] = []
+            for row in self.spec.tableau.a:
+                ks.append(f(add_scaled(u, zip(row, ks))))
+            fs.append(ks[0])
+            states.append(add_scaled(u, zip(self.spec.tableau.b, ks)))
+            return
+        fu = f(u)
+        fs.append(fu)
+        if self.spec.rule == "multistep":
+            states.append(self.multistep(n, states, fs))
+        elif self.lm_k is not None:
+            k = self.lm_k[n - 1].reshape(1, -1, 1, 1)
+            states.append(u + fu + (states[-2] - u) * k)
+        else:
+            states.append(u + fu)
+
+    def multistep(self, n: int, states: list[Tensor], fs: list[Tensor]) -> Tensor:
+        s = len(self.spec.a)
+        m = min(len(states), len(fs))
+        a, b = (self.spec.a, self.spec.b) if m >= s else adams_bashforth(m)
+        us = [states[-1 - j] for j in range(len(a))]
+        fus = [fs[-1 - j] for j in range(len(b))]
+        row = n - self.first_full_step()
+        if self.ms_a is not None and m >= s and 0 <= row < self.ms_a.shape[0]:
+            terms = [u * (self.ms_a[row, j] + a[j]) for j, u in enumerate(us)]
+            terms += [x * (self.ms_b[row, j] + b[j]) for j, x in enumerate(fus)]
+            return sum(terms[1:], terms[0])
+        terms = [(c, x) for c, x in list(zip(a, us)) + list(zip(b, fus)) if c != 0.0]
+        if not terms:
+            return torch.zeros_like(states[-1])
+        c, first = terms[0]
+        return add_scaled(first if c == 1.0 else first * c, terms[1:])
 
 
 class Stage(nn.Module):
@@ -214,12 +309,11 @@ class Stage(nn.Module):
         if len(self.branches) == 0:
             return u
         shortcut = self.projection(u) if self.projection is not None else u
-        u_next = shortcut + self.branches[0](u)
-        prev = shortcut
+        f0 = self.branches[0](u)
+        states, fs = [shortcut, shortcut + f0], [f0]
         for i, f in enumerate(self.branches[1:], start=1):
-            stepped = self.scheme.step(i, u_next, prev, f(u_next))
-            prev, u_next = u_next, stepped
-        return u_next
+            self.scheme.step(i, states, fs, f)
+        return states[-1]
 
 
 class Net(nn.Module):
@@ -253,10 +347,10 @@ class Net(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 
-def cifar(depth: int, scheme: SchemeSpec) -> NetConfig:
-    """Pre-act CIFAR ResNet: widths 16/32/64; 6n+2 basic blocks, or 9n+2 bottlenecks for 164."""
+def cifar(family: str, depth: int, scheme: SchemeSpec) -> NetConfig:
+    """Pre-act CIFAR ResNet ``{family}{depth}``: widths 16/32/64; 6n+2 basic blocks, or 9n+2
+    bottlenecks for 164."""
     branch, n = (BOTTLENECK, (depth - 2) // 9) if depth == 164 else (BASIC, (depth - 2) // 6)
-    family = "resnet" if scheme.rule == "forward-euler" else "lm-resnet"
     return NetConfig(name=f"{family}{depth}", in_channels=3, num_classes=10, stem_width=16,
                      widths=(16, 32, 64), depths=(n, n, n), branch=branch, scheme=scheme)
 
@@ -264,8 +358,11 @@ def cifar(depth: int, scheme: SchemeSpec) -> NetConfig:
 #: name -> zero-argument function returning the model's NetConfig, in the Rust display order.
 REGISTRY: dict[str, Callable[[], NetConfig]] = {}
 for _depth in (20, 32, 44, 56, 110, 164):
-    REGISTRY[f"resnet{_depth}"] = (lambda d: lambda: cifar(d, EULER))(_depth)
-    REGISTRY[f"lm-resnet{_depth}"] = (lambda d: lambda: cifar(d, LM_PAPER))(_depth)
+    REGISTRY[f"resnet{_depth}"] = (lambda d: lambda: cifar("resnet", d, EULER))(_depth)
+    REGISTRY[f"lm-resnet{_depth}"] = (lambda d: lambda: cifar("lm-resnet", d, LM_PAPER))(_depth)
+for _family, _scheme in (("ab2-resnet", AB2), ("leapfrog-resnet", LEAPFROG),
+                         ("rk2-resnet", HEUN2), ("rk4-resnet", RK4)):
+    REGISTRY[f"{_family}20"] = (lambda f, sc: lambda: cifar(f, 20, sc))(_family, _scheme)
 
 
 def config(name: str, in_channels: int = 3, num_classes: int = 10) -> NetConfig:
@@ -325,7 +422,8 @@ def to_odenet_state(model: nn.Module, tensors: dict[str, Tensor] | None = None) 
 
 
 __all__ = [
-    "BranchSpec", "SchemeSpec", "NetConfig", "BASIC", "BOTTLENECK", "EULER", "LM_PAPER",
+    "BranchSpec", "SchemeSpec", "Tableau", "NetConfig", "BASIC", "BOTTLENECK", "EULER", "LM_PAPER",
+    "AB2", "LEAPFROG", "HEUN2", "RK4", "adams_bashforth",
     "BnReluConv", "Basic", "Bottleneck", "Scheme", "Stage", "Net",
     "REGISTRY", "cifar", "config", "build", "count_trainable", "odenet_path", "to_odenet_state",
 ]

@@ -21,17 +21,14 @@ pub struct UnknownModel {
     pub known: String,
 }
 
-/// Pre-activation CIFAR ResNet of He et al. (2016): 3 stages of widths 16/32/64.
-/// Depth 6n+2 uses n basic blocks per stage; depth 9n+2 (164) uses n bottlenecks.
-fn cifar(depth: usize, scheme: SchemeConfig) -> NetConfig {
+/// Pre-activation CIFAR ResNet of He et al. (2016): 3 stages of widths 16/32/64, named
+/// `{family}{depth}`. Depth 6n+2 uses n basic blocks per stage; depth 9n+2 (164) uses n
+/// bottlenecks.
+fn cifar(family: &str, depth: usize, scheme: SchemeConfig) -> NetConfig {
     let (branch, n) = if depth == 164 {
         (BranchKind::BOTTLENECK, (depth - 2) / 9)
     } else {
         (BranchKind::Basic, (depth - 2) / 6)
-    };
-    let family = match scheme {
-        SchemeConfig::ForwardEuler => "resnet",
-        _ => "lm-resnet",
     };
     NetConfig {
         name: format!("{family}{depth}"),
@@ -51,15 +48,42 @@ macro_rules! cifar_pair {
             ModelEntry {
                 name: concat!("resnet", $depth),
                 doc: concat!("pre-act ResNet-", $depth, " (", $what, "), forward Euler"),
-                build: || cifar($depth, SchemeConfig::ForwardEuler),
+                build: || cifar("resnet", $depth, SchemeConfig::ForwardEuler),
             },
             ModelEntry {
                 name: concat!("lm-resnet", $depth),
                 doc: concat!("LM-ResNet-", $depth, " (", $what, "), linear two-step, k_n learned"),
-                build: || cifar($depth, SchemeConfig::lm_paper()),
+                build: || cifar("lm-resnet", $depth, SchemeConfig::lm_paper()),
             },
         ]
     };
+}
+
+/// The ResNet-20 body under other schemes (a scheme is data: one line each). Same parameters
+/// as resnet20; a Runge–Kutta block evaluates its one branch once per tableau stage.
+fn scheme_variants() -> [ModelEntry; 4] {
+    [
+        ModelEntry {
+            name: "ab2-resnet20",
+            doc: "ResNet-20 body, Adams-Bashforth 2: u_n + 3/2 f_n - 1/2 f_{n-1}",
+            build: || cifar("ab2-resnet", 20, SchemeConfig::ab2()),
+        },
+        ModelEntry {
+            name: "leapfrog-resnet20",
+            doc: "ResNet-20 body, leapfrog/midpoint of Chang et al.: u_{n-1} + 2 f_n",
+            build: || cifar("leapfrog-resnet", 20, SchemeConfig::leapfrog()),
+        },
+        ModelEntry {
+            name: "rk2-resnet20",
+            doc: "ResNet-20 body, Heun RK2: each block's branch evaluated twice (shared weights)",
+            build: || cifar("rk2-resnet", 20, SchemeConfig::heun2()),
+        },
+        ModelEntry {
+            name: "rk4-resnet20",
+            doc: "ResNet-20 body, classical RK4: each block's branch evaluated 4 times",
+            build: || cifar("rk4-resnet", 20, SchemeConfig::rk4()),
+        },
+    ]
 }
 
 /// Every registered model, in display order.
@@ -74,6 +98,7 @@ pub fn models() -> Vec<ModelEntry> {
     ]
     .into_iter()
     .flatten()
+    .chain(scheme_variants())
     .collect()
 }
 

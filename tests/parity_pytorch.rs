@@ -1,6 +1,8 @@
 //! Parity with the PyTorch twin of the model registry (`scripts/odenet_torch.py`).
 //!
-//! The fixtures `tests/fixtures/parity_<name>.safetensors` are written by
+//! The fixtures `tests/fixtures/parity_<name>.safetensors` (resnet20, lm-resnet20, and the
+//! scheme variants ab2-, leapfrog- and rk2-resnet20 of the restructured stepping loop) are
+//! written by
 //! `python3 scripts/make_parity_fixtures.py`: PyTorch weights under odenet's parameter paths, an
 //! input batch with labels, and PyTorch's train-mode logits, loss, gradients, batch statistics and
 //! eval-mode logits. Here the same weights are loaded into odenet's network and every one of those
@@ -244,9 +246,13 @@ fn check_train(name: &str) {
     for bn in bns {
         for (stat, batch) in [("running_mean", "batch_mean"), ("running_var", "batch_var")] {
             let key = format!("{bn}.{stat}");
-            let batch = &fixture.get(&format!("fixture.{batch}.{bn}")).1;
-            let expected: Vec<f32> =
-                before[&key].iter().zip(batch).map(|(r, b)| 0.9 * r + 0.1 * b).collect();
+            // [C], or [calls, C] when a Runge-Kutta block ran this BN once per tableau stage.
+            let (shape, batch) = fixture.get(&format!("fixture.{batch}.{bn}"));
+            let channels = *shape.last().expect("channel dimension");
+            let mut expected = before[&key].clone();
+            for call in batch.chunks(channels) {
+                expected = expected.iter().zip(call).map(|(r, b)| 0.9 * r + 0.1 * b).collect();
+            }
             assert_close(&tag(&key), &after.values[&key], &expected, ATOL, RTOL);
         }
     }
@@ -285,6 +291,36 @@ fn resnet20_eval_logits_match_pytorch() {
 #[test]
 fn lm_resnet20_eval_logits_match_pytorch() {
     check_eval("lm-resnet20");
+}
+
+#[test]
+fn ab2_resnet20_train_step_matches_pytorch() {
+    check_train("ab2-resnet20");
+}
+
+#[test]
+fn ab2_resnet20_eval_logits_match_pytorch() {
+    check_eval("ab2-resnet20");
+}
+
+#[test]
+fn leapfrog_resnet20_train_step_matches_pytorch() {
+    check_train("leapfrog-resnet20");
+}
+
+#[test]
+fn leapfrog_resnet20_eval_logits_match_pytorch() {
+    check_eval("leapfrog-resnet20");
+}
+
+#[test]
+fn rk2_resnet20_train_step_matches_pytorch() {
+    check_train("rk2-resnet20");
+}
+
+#[test]
+fn rk2_resnet20_eval_logits_match_pytorch() {
+    check_eval("rk2-resnet20");
 }
 
 #[test]
