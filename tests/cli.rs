@@ -40,7 +40,8 @@ fn models_lists_exact_parameter_counts_and_schemes() {
     assert!(row("resnet20").contains("272378") && row("resnet20").contains("forward Euler"), "{t}");
     assert!(row("lm-resnet20").contains("272384") && row("lm-resnet20").contains("two-step"), "{t}");
     assert!(row("lm-resnet164").contains("1703725"), "{t}");
-    assert_eq!(t.lines().count(), 13, "header + 12 models:\n{t}");
+    assert!(row("rk2-resnet20").contains("272378") && row("rk2-resnet20").contains("Heun"), "{t}");
+    assert_eq!(t.lines().count(), 1 + odenet::zoo::models().len(), "header + every model:\n{t}");
 }
 
 #[test]

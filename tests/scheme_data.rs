@@ -162,8 +162,8 @@ fn schemes_round_trip_through_json_and_bad_json_is_an_error() {
 fn describe_names_the_scheme() {
     assert_eq!(SchemeConfig::ab2().describe(), "Adams–Bashforth 2");
     assert!(SchemeConfig::leapfrog().describe().contains("leapfrog"));
-    assert_eq!(SchemeConfig::heun2().describe(), "Heun Runge–Kutta (2 stages, order 2)");
-    assert_eq!(SchemeConfig::rk4().describe(), "classical RK4 Runge–Kutta (4 stages, order 4)");
+    assert_eq!(SchemeConfig::heun2().describe(), "Heun RK2 (2 stages, order 2)");
+    assert_eq!(SchemeConfig::rk4().describe(), "classical RK4 (4 stages, order 4)");
     let custom = Multistep::new(vec![0.5, 0.5], vec![1.5, 0.0], true).expect("valid");
     let d = SchemeConfig::Multistep(custom).describe();
     assert!(d.contains("2-step") && d.contains("trainable"), "{d}");

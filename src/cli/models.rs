@@ -28,10 +28,10 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    println!("{:<16} {:>10}  {:<36} description", "model", "params", "scheme");
+    println!("{:<18} {:>10}  {:<36} description", "model", "params", "scheme");
     for r in &rows {
         println!(
-            "{:<16} {:>10}  {:<36} {}",
+            "{:<18} {:>10}  {:<36} {}",
             r["name"].as_str().unwrap_or_default(),
             r["params"],
             r["scheme"].as_str().unwrap_or_default(),

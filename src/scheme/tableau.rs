@@ -180,13 +180,13 @@ impl Tableau {
     /// A short name: the named tableau it equals, else its size and order.
     pub fn describe(&self) -> String {
         let named = [
-            (Self::euler(), "forward Euler"),
-            (Self::midpoint(), "explicit midpoint"),
-            (Self::heun2(), "Heun"),
+            (Self::euler(), "Euler RK1"),
+            (Self::midpoint(), "midpoint RK2"),
+            (Self::heun2(), "Heun RK2"),
             (Self::rk4(), "classical RK4"),
         ];
-        let name = named.iter().find(|(t, _)| t == self).map_or("explicit", |(_, n)| n);
-        format!("{name} Runge–Kutta ({} stages, order {})", self.stages(), self.order)
+        let name = named.iter().find(|(t, _)| t == self).map_or("explicit RK", |(_, n)| n);
+        format!("{name} ({} stages, order {})", self.stages(), self.order)
     }
 
     /// The highest order p ≤ 4 whose Butcher order conditions hold (rooted trees up to 4 nodes).
