@@ -4,7 +4,7 @@
 //!
 //! **Δt convention.** As everywhere in the crate the step size is absorbed into the branch: a
 //! block's output is f_n(u) = Δt·F(u, t_n), so the b_j are the textbook coefficients *without*
-//! Δt (Hairer, Nørsett, Wanner, *Solving ODEs I*, §III.1). Forward Euler is a = [1], b = [1];
+//! Δt (Hairer, Nørsett, Wanner, *Solving ODEs I*, §III.1). Forward Euler is `a = [1]`, `b = [1]`;
 //! the midpoint (leapfrog) rule of Chang et al. (ICLR 2018), u_{n+1} = u_{n−1} + 2Δt F(u_n), is
 //! a = [0, 1], b = [2, 0]. The LM rule of Lu et al. (ICML 2018, §2) with k = 1,
 //! u_{n+1} = u_{n−1} + f(u_n), is the same rule with the factor 2 absorbed into the branch — or,
@@ -95,7 +95,7 @@ impl Multistep {
         Self { a, b, trainable: false, start }
     }
 
-    /// Forward Euler as a one-step rule: a = [1], b = [1]. Order 1.
+    /// Forward Euler as a one-step rule: `a = [1]`, `b = [1]`. Order 1.
     pub fn euler() -> Self {
         Self::known(vec![1.0], vec![1.0])
     }

@@ -123,7 +123,7 @@ impl Tableau {
         Self { a, b, c, order }
     }
 
-    /// Forward Euler: one stage, b = [1]. Order 1.
+    /// Forward Euler: one stage, `b = [1]`. Order 1.
     pub fn euler() -> Self {
         Self::known(vec![vec![]], vec![1.0], vec![0.0], 1)
     }
