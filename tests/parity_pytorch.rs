@@ -95,25 +95,22 @@ impl Fixture {
 /// with its values and, if `grads` is given, its gradient.
 struct Snapshot<'g> {
     grads: Option<&'g burn::tensor::Gradients>,
-    stack: Vec<String>,
+    stack: odenet::params::PathStack,
     values: BTreeMap<String, Vec<f32>>,
     grad: BTreeMap<String, Vec<f32>>,
 }
 
 impl ModuleVisitor for Snapshot<'_> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        let is_variant = container_type.starts_with("Enum:");
-        self.stack.push(if is_variant { String::new() } else { name.to_string() });
+        self.stack.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.pop();
+        self.stack.exit();
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let path: Vec<&str> =
-            self.stack.iter().map(String::as_str).filter(|n| !n.is_empty()).collect();
-        let path = path.join(".");
+        let path = self.stack.path();
         let value = param.val();
         if let Some(grads) = self.grads
             && let Some(g) = value.grad(grads)
@@ -126,7 +123,7 @@ impl ModuleVisitor for Snapshot<'_> {
 
 fn snapshot<'g>(model: &Net, grads: Option<&'g burn::tensor::Gradients>) -> Snapshot<'g> {
     let mut s =
-        Snapshot { grads, stack: Vec::new(), values: BTreeMap::new(), grad: BTreeMap::new() };
+        Snapshot { grads, stack: Default::default(), values: BTreeMap::new(), grad: BTreeMap::new() };
     model.visit(&mut s);
     s
 }
