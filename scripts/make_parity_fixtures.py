@@ -6,7 +6,8 @@ Rerun from the repository root (CPU is enough, takes seconds):
 
 Generated with torch 2.15.0 (CPU), safetensors 0.8.0, numpy 2.4.6. Outputs:
 
-* ``tests/fixtures/parity_<name>.safetensors`` for resnet20 and lm-resnet20 (3 channels, 10
+* ``tests/fixtures/parity_<name>.safetensors`` for resnet20, lm-resnet20 and a small LM-ResNeXt
+  (``lm-resnext-tiny``, see ``tiny_resnext``) (3 channels, 10
   classes), all fp32 except ``fixture.labels`` (int64):
   - every model tensor under its odenet (Rust) path, BN running statistics as they are AFTER the
     one train-mode forward below (what the eval comparison must use);
@@ -40,7 +41,15 @@ import odenet_torch as ot  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "fixtures"
-MODELS = ["resnet20", "lm-resnet20"]
+MODELS = ["resnet20", "lm-resnet20", "lm-resnext-tiny"]
+
+
+def tiny_resnext() -> "ot.NetConfig":
+    """A small LM-ResNeXt (cardinality 4, grouped 3x3, 3 stages of 3 bottlenecks): the code path of
+    LM-ResNeXt-29 at a size that fits a test fixture. Mirrored in tests/parity_pytorch.rs."""
+    return ot.NetConfig(name="lm-resnext-tiny", in_channels=3, num_classes=CLASSES, stem_width=16,
+                        widths=(8, 16, 32), depths=(3, 3, 3), branch=ot.resnext(4, 16),
+                        scheme=ot.LM_PAPER)
 BATCH, CLASSES = 8, 10
 GRADS = [
     "stem.weight",
@@ -55,7 +64,8 @@ GRADS = [
 
 
 def fixture(name: str, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-    model = ot.build(name, in_channels=3, num_classes=CLASSES)
+    cfg = tiny_resnext() if name == "lm-resnext-tiny" else ot.config(name, 3, CLASSES)
+    model = ot.Net(cfg)
 
     # Batch statistics of every BN in the train forward (mean, biased variance).
     batch_stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}

@@ -169,8 +169,26 @@ fn assert_close(what: &str, actual: &[f32], expected: &[f32], atol: f64, rtol: f
 }
 
 /// Builds `name` on `device` and loads the fixture's weights (every tensor the model has).
+/// The registry model `name`, or the small LM-ResNeXt of `tiny_resnext` in the fixture script.
+fn config(name: &str) -> odenet::NetConfig {
+    if name != "lm-resnext-tiny" {
+        return odenet::zoo::create(name, 3, 10).unwrap();
+    }
+    odenet::NetConfig {
+        name: name.into(),
+        in_channels: 3,
+        num_classes: 10,
+        stem_width: 16,
+        stem: Default::default(),
+        widths: vec![8, 16, 32],
+        depths: vec![3, 3, 3],
+        branch: odenet::nn::BranchKind::resnext(4, 16),
+        scheme: odenet::SchemeConfig::lm_paper(),
+    }
+}
+
 fn load_model(name: &str, device: &Device) -> Net {
-    let mut model = odenet::zoo::create(name, 3, 10).unwrap().init(device);
+    let mut model = config(name).init(device);
     let mut store = SafetensorsStore::from_file(fixture_path(name))
         .skip_enum_variants(true)
         .allow_partial(true);
@@ -282,6 +300,16 @@ fn resnet20_eval_logits_match_pytorch() {
 #[test]
 fn lm_resnet20_eval_logits_match_pytorch() {
     check_eval("lm-resnet20");
+}
+
+#[test]
+fn lm_resnext_train_step_matches_pytorch() {
+    check_train("lm-resnext-tiny");
+}
+
+#[test]
+fn lm_resnext_eval_logits_match_pytorch() {
+    check_eval("lm-resnext-tiny");
 }
 
 #[test]

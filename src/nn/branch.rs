@@ -11,13 +11,20 @@ pub enum BranchKind {
     /// BN-ReLU-conv3x3-BN-ReLU-conv3x3; output width = stage width.
     Basic,
     /// BN-ReLU-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1; output width = `expansion` × stage width.
-    /// `groups` > 1 makes the 3×3 a grouped convolution (ResNeXt) of width `groups × group_width`.
-    Bottleneck { expansion: usize, groups: usize, group_width: usize },
+    /// The inner width is `groups × base_width × width / 64` (torchvision's convention): a plain
+    /// bottleneck is `groups = 1, base_width = 64`; ResNeXt `C×d` is `groups = C, base_width = d`
+    /// (Xie et al. 2017), with the 3×3 a grouped convolution.
+    Bottleneck { expansion: usize, groups: usize, base_width: usize },
 }
 
 impl BranchKind {
     /// The paper's CIFAR bottleneck (LM-ResNet-164): [1×1, p; 3×3, p; 1×1, 4p].
-    pub const BOTTLENECK: Self = Self::Bottleneck { expansion: 4, groups: 1, group_width: 0 };
+    pub const BOTTLENECK: Self = Self::Bottleneck { expansion: 4, groups: 1, base_width: 64 };
+
+    /// ResNeXt bottleneck of cardinality `groups` and width `base_width` per group at width 64.
+    pub const fn resnext(groups: usize, base_width: usize) -> Self {
+        Self::Bottleneck { expansion: 4, groups, base_width }
+    }
 
     /// Channels coming out of a stage of this width.
     pub fn out_channels(&self, width: usize) -> usize {
@@ -45,8 +52,8 @@ impl BranchConfig {
                 a: BnReluConv::new([c_in, w], 3, s, 1, device),
                 b: BnReluConv::new([w, w], 3, 1, 1, device),
             }),
-            BranchKind::Bottleneck { expansion, groups, group_width } => {
-                let mid = if groups > 1 { groups * group_width } else { w };
+            BranchKind::Bottleneck { expansion, groups, base_width } => {
+                let mid = groups * (w * base_width / 64);
                 Branch::Bottleneck(Bottleneck {
                     a: BnReluConv::new([c_in, mid], 1, 1, 1, device),
                     b: BnReluConv::new([mid, mid], 3, s, groups, device),
