@@ -2,6 +2,7 @@
 
 use super::BnReluConv;
 use burn::prelude::*;
+use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 
 /// Which residual branch a network uses.
@@ -15,6 +16,10 @@ pub enum BranchKind {
     /// bottleneck is `groups = 1, base_width = 64`; ResNeXt `C×d` is `groups = C, base_width = d`
     /// (Xie et al. 2017), with the 3×3 a grouped convolution.
     Bottleneck { expansion: usize, groups: usize, base_width: usize },
+    /// Shake-shake (Gastaldi 2017): two basic branches mixed as `η f_1 + (1 − η) f_2` with
+    /// η ~ U(0, 1) per image in the forward pass and an independent η' in the backward pass;
+    /// `(f_1 + f_2) / 2` at test time. An SDE with drift (f_1 + f_2)/2 and diffusion (f_1 − f_2)/√12.
+    ShakeShake,
 }
 
 impl BranchKind {
@@ -29,7 +34,7 @@ impl BranchKind {
     /// Channels coming out of a stage of this width.
     pub fn out_channels(&self, width: usize) -> usize {
         match self {
-            Self::Basic => width,
+            Self::Basic | Self::ShakeShake => width,
             Self::Bottleneck { expansion, .. } => width * expansion,
         }
     }
@@ -47,11 +52,13 @@ pub struct BranchConfig {
 impl BranchConfig {
     pub fn init(&self, device: &Device) -> Branch {
         let (c_in, w, s) = (self.in_channels, self.width, self.stride);
+        let basic = || Basic {
+            a: BnReluConv::new([c_in, w], 3, s, 1, device),
+            b: BnReluConv::new([w, w], 3, 1, 1, device),
+        };
         match self.kind {
-            BranchKind::Basic => Branch::Basic(Basic {
-                a: BnReluConv::new([c_in, w], 3, s, 1, device),
-                b: BnReluConv::new([w, w], 3, 1, 1, device),
-            }),
+            BranchKind::Basic => Branch::Basic(basic()),
+            BranchKind::ShakeShake => Branch::ShakeShake(ShakeShake { left: basic(), right: basic() }),
             BranchKind::Bottleneck { expansion, groups, base_width } => {
                 let mid = groups * (w * base_width / 64);
                 Branch::Bottleneck(Bottleneck {
@@ -69,6 +76,38 @@ impl BranchConfig {
 pub enum Branch {
     Basic(Basic),
     Bottleneck(Bottleneck),
+    ShakeShake(ShakeShake),
+}
+
+#[derive(Module, Debug)]
+pub struct ShakeShake {
+    pub left: Basic,
+    pub right: Basic,
+}
+
+impl Basic {
+    fn forward(&self, u: Tensor<4>) -> Tensor<4> {
+        self.b.forward(self.a.forward(u))
+    }
+}
+
+impl ShakeShake {
+    /// Training (autodiff device): forward value `η f_1 + (1 − η) f_2`, gradient through
+    /// `η' f_1 + (1 − η') f_2`, η and η' ~ U(0, 1) per image. Test: `(f_1 + f_2) / 2`.
+    fn forward(&self, u: Tensor<4>) -> Tensor<4> {
+        let device = u.device();
+        let batch = u.dims()[0];
+        let f1 = self.left.forward(u.clone());
+        let f2 = self.right.forward(u);
+        if !device.is_autodiff() {
+            return (f1 + f2).mul_scalar(0.5);
+        }
+        let uniform = || Tensor::<4>::random([batch, 1, 1, 1], Distribution::Default, &device);
+        let (eta, eta_back) = (uniform(), uniform());
+        let diff = f1.clone() - f2.clone();
+        let backward_path = f2 + diff.clone() * eta_back.clone();
+        backward_path + (diff * (eta - eta_back)).detach()
+    }
 }
 
 #[derive(Module, Debug)]
@@ -89,7 +128,8 @@ impl Branch {
     /// - `u`: `[batch, C_in, H, W]` → `[batch, C_out, H / stride, W / stride]`
     pub fn forward(&self, u: Tensor<4>) -> Tensor<4> {
         match self {
-            Self::Basic(b) => b.b.forward(b.a.forward(u)),
+            Self::Basic(b) => b.forward(u),
+            Self::ShakeShake(b) => b.forward(u),
             Self::Bottleneck(b) => b.c.forward(b.b.forward(b.a.forward(u))),
         }
     }

@@ -10,6 +10,8 @@
 //! multistep solver starts with a one-step method (diffrax `LeapfrogMidpoint.init`). Steps
 //! n ≥ 1 of the stage are taken by [`Scheme::step`].
 
+pub mod noise;
+
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::Distribution;
