@@ -53,21 +53,26 @@ class BranchSpec:
     """Which residual branch (Rust ``BranchKind``).
 
     ``kind`` is ``"basic"`` (BN-ReLU-conv3x3-BN-ReLU-conv3x3, out = width) or ``"bottleneck"``
-    (BN-ReLU-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1, out = expansion * width; ``groups`` > 1 makes
-    the 3x3 grouped with ``groups * group_width`` channels, ResNeXt).
+    (BN-ReLU-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1, out = expansion * width; inner width
+    ``groups * (width * base_width // 64)``, torchvision's convention: ResNeXt CxDd is
+    ``groups=C, base_width=D`` with a grouped 3x3).
     """
 
     kind: str = "basic"
     expansion: int = 1
     groups: int = 1
-    group_width: int = 0
+    base_width: int = 64
 
     def out_channels(self, width: int) -> int:
         return width if self.kind == "basic" else width * self.expansion
 
 
 BASIC = BranchSpec("basic")
-BOTTLENECK = BranchSpec("bottleneck", expansion=4, groups=1, group_width=0)
+BOTTLENECK = BranchSpec("bottleneck", expansion=4, groups=1, base_width=64)
+
+
+def resnext(groups: int, base_width: int) -> BranchSpec:
+    return BranchSpec("bottleneck", expansion=4, groups=groups, base_width=base_width)
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,7 @@ class NetConfig:
     depths: tuple[int, ...]
     branch: BranchSpec
     scheme: SchemeSpec
+    stem: str = "cifar"  # or "imagenet": 7x7/2 conv -> BN -> ReLU -> 3x3/2 max-pool
 
     def stages(self) -> list[dict]:
         """Stage layouts (in_channels, width, blocks, stride); stage i > 0 has stride 2."""
@@ -202,7 +208,7 @@ class Bottleneck(nn.Module):
 
     def __init__(self, c_in: int, width: int, stride: int, spec: BranchSpec):
         super().__init__()
-        mid = spec.groups * spec.group_width if spec.groups > 1 else width
+        mid = spec.groups * (width * spec.base_width // 64)
         self.a = BnReluConv(c_in, mid, 1, 1)
         self.b = BnReluConv(mid, mid, 3, stride, spec.groups)
         self.c = BnReluConv(mid, width * spec.expansion, 1, 1)
@@ -316,13 +322,28 @@ class Stage(nn.Module):
         return states[-1]
 
 
+class ImageNetStem(nn.Module):
+    """7x7 stride-2 conv -> BN -> ReLU -> 3x3 stride-2 max-pool (padding 1)."""
+
+    def __init__(self, c_in: int, width: int):
+        super().__init__()
+        self.conv = conv(c_in, width, 7, 2)
+        self.bn = batch_norm(width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.max_pool2d(F.relu(self.bn(self.conv(x))), 3, 2, 1)
+
+
 class Net(nn.Module):
     """stem conv3x3 (no BN) -> stages -> BN-ReLU-avgpool-Linear."""
 
     def __init__(self, cfg: NetConfig):
         super().__init__()
         self.config = cfg
-        self.stem = conv(cfg.in_channels, cfg.stem_width, 3, 1)
+        if cfg.stem == "cifar":
+            self.stem = conv(cfg.in_channels, cfg.stem_width, 3, 1)
+        else:
+            self.stem = ImageNetStem(cfg.in_channels, cfg.stem_width)
         self.stages = nn.ModuleList(
             Stage(**s, branch=cfg.branch, scheme=cfg.scheme) for s in cfg.stages())
         features = cfg.feature_channels()
@@ -355,11 +376,36 @@ def cifar(family: str, depth: int, scheme: SchemeSpec) -> NetConfig:
                      widths=(16, 32, 64), depths=(n, n, n), branch=branch, scheme=scheme)
 
 
+def cifar_resnext(groups: int, d: int, scheme: SchemeSpec) -> NetConfig:
+    """Pre-act CIFAR ResNeXt-29: 3 stages x 3 bottlenecks, outputs 256/512/1024, stem 64."""
+    family = "resnext" if scheme.rule == "forward-euler" else "lm-resnext"
+    return NetConfig(name=f"{family}29-{groups}x{d}d", in_channels=3, num_classes=10, stem_width=64,
+                     widths=(64, 128, 256), depths=(3, 3, 3), branch=resnext(groups, d), scheme=scheme)
+
+
+def imagenet(depths: tuple[int, ...], branch: BranchSpec, scheme: SchemeSpec, name: str) -> NetConfig:
+    """Pre-act ImageNet ResNet/ResNeXt: 7x7 stem + max-pool, widths 64/128/256/512, 1000 classes."""
+    return NetConfig(name=name, in_channels=3, num_classes=1000, stem_width=64,
+                     widths=(64, 128, 256, 512), depths=depths, branch=branch, scheme=scheme,
+                     stem="imagenet")
+
+
+_IMAGENET_DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+
+
 #: name -> zero-argument function returning the model's NetConfig, in the Rust display order.
 REGISTRY: dict[str, Callable[[], NetConfig]] = {}
 for _depth in (20, 32, 44, 56, 110, 164):
     REGISTRY[f"resnet{_depth}"] = (lambda d: lambda: cifar("resnet", d, EULER))(_depth)
     REGISTRY[f"lm-resnet{_depth}"] = (lambda d: lambda: cifar("lm-resnet", d, LM_PAPER))(_depth)
+for _c in (8, 16):
+    REGISTRY[f"resnext29-{_c}x64d"] = (lambda c: lambda: cifar_resnext(c, 64, EULER))(_c)
+    REGISTRY[f"lm-resnext29-{_c}x64d"] = (lambda c: lambda: cifar_resnext(c, 64, LM_PAPER))(_c)
+for _depth, _d in _IMAGENET_DEPTHS.items():
+    REGISTRY[f"resnet{_depth}"] = (lambda d, n: lambda: imagenet(d, BOTTLENECK, EULER, f"resnet{n}"))(_d, _depth)
+    REGISTRY[f"lm-resnet{_depth}"] = (lambda d, n: lambda: imagenet(d, BOTTLENECK, LM_PAPER, f"lm-resnet{n}"))(_d, _depth)
+REGISTRY["resnext50-32x4d"] = lambda: imagenet((3, 4, 6, 3), resnext(32, 4), EULER, "resnext50-32x4d")
+REGISTRY["lm-resnext50-32x4d"] = lambda: imagenet((3, 4, 6, 3), resnext(32, 4), LM_PAPER, "lm-resnext50-32x4d")
 for _family, _scheme in (("ab2-resnet", AB2), ("leapfrog-resnet", LEAPFROG),
                          ("rk2-resnet", HEUN2), ("rk4-resnet", RK4)):
     REGISTRY[f"{_family}20"] = (lambda f, sc: lambda: cifar(f, 20, sc))(_family, _scheme)
@@ -406,7 +452,7 @@ def to_odenet_state(model: nn.Module, tensors: dict[str, Tensor] | None = None) 
 
     Linear weights are transposed to Burn's [in, out] layout. ``tensors`` may be any dict keyed
     by PyTorch names (e.g. gradients ``{n: p.grad}``); it is mapped the same way. Values are
-    detached, contiguous fp32 copies.
+    detached, contiguous copies in the model's dtype.
     """
     tensors = model.state_dict() if tensors is None else tensors
     out = {}
@@ -417,7 +463,7 @@ def to_odenet_state(model: nn.Module, tensors: dict[str, Tensor] | None = None) 
         prefix, _, leaf = name.rpartition(".")
         if leaf == "weight" and isinstance(model.get_submodule(prefix), nn.Linear):
             t = t.t()
-        out[path] = t.detach().to(torch.float32).contiguous().clone()
+        out[path] = t.detach().contiguous().clone()
     return out
 
 

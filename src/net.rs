@@ -4,10 +4,22 @@ use crate::nn::{BranchKind, batch_norm, conv};
 use crate::scheme::SchemeConfig;
 use crate::stage::{Stage, StageConfig};
 use burn::nn::conv::Conv2d;
-use burn::nn::{BatchNorm, Linear, LinearConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
+
+/// The layers before the first stage.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum StemKind {
+    /// CIFAR: one 3×3 convolution, no BN (pre-activation blocks normalise its output).
+    #[default]
+    Cifar,
+    /// ImageNet: 7×7 stride-2 convolution → BN → ReLU → 3×3 stride-2 max-pool (He et al. 2016).
+    ImageNet,
+}
 
 /// Everything needed to build a network; written into every run's `config.json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -16,8 +28,10 @@ pub struct NetConfig {
     pub name: String,
     pub in_channels: usize,
     pub num_classes: usize,
-    /// Output channels of the 3×3 stem convolution.
+    /// Output channels of the stem convolution.
     pub stem_width: usize,
+    #[serde(default)]
+    pub stem: StemKind,
     /// Stage widths (before bottleneck expansion); stage i > 0 halves the resolution.
     pub widths: Vec<usize>,
     /// Blocks per stage.
@@ -64,7 +78,17 @@ impl NetConfig {
         self.scheme.warn_if_not_convergent();
         let features = self.feature_channels();
         Net {
-            stem: conv([self.in_channels, self.stem_width], 3, 1, 1, device),
+            stem: match self.stem {
+                StemKind::Cifar => Stem::Cifar(conv([self.in_channels, self.stem_width], 3, 1, 1, device)),
+                StemKind::ImageNet => Stem::ImageNet(ImageNetStem {
+                    conv: conv([self.in_channels, self.stem_width], 7, 2, 1, device),
+                    bn: batch_norm(self.stem_width, device),
+                    pool: MaxPool2dConfig::new([3, 3])
+                        .with_strides([2, 2])
+                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                        .init(),
+                }),
+            },
             stages: self.stages().iter().map(|s| s.init(&self.scheme, device)).collect(),
             head_bn: batch_norm(features, device),
             head_fc: LinearConfig::new(features, self.num_classes).init(device),
@@ -72,10 +96,35 @@ impl NetConfig {
     }
 }
 
+/// The stem module; see [`StemKind`].
+#[derive(Module, Debug)]
+pub enum Stem {
+    Cifar(Conv2d),
+    ImageNet(ImageNetStem),
+}
+
+#[derive(Module, Debug)]
+pub struct ImageNetStem {
+    pub conv: Conv2d,
+    pub bn: BatchNorm,
+    pub pool: MaxPool2d,
+}
+
+impl Stem {
+    /// # Shapes
+    /// - `x`: `[batch, C_in, H, W]` → `[batch, stem_width, H, W]` (CIFAR) or `H/4, W/4` (ImageNet)
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Cifar(conv) => conv.forward(x),
+            Self::ImageNet(s) => s.pool.forward(relu(s.bn.forward(s.conv.forward(x)))),
+        }
+    }
+}
+
 /// A residual network whose stages step an ODE with the configured scheme.
 #[derive(Module, Debug)]
 pub struct Net {
-    pub stem: Conv2d,
+    pub stem: Stem,
     pub stages: Vec<Stage>,
     pub head_bn: BatchNorm,
     pub head_fc: Linear,

@@ -1,8 +1,8 @@
 //! The registry of named architectures. A model is a name plus a [`NetConfig`]; nothing else.
 
+use crate::net::{NetConfig, StemKind};
 use crate::nn::BranchKind;
 use crate::scheme::SchemeConfig;
-use crate::net::NetConfig;
 
 /// One registered architecture.
 pub struct ModelEntry {
@@ -21,20 +21,28 @@ pub struct UnknownModel {
     pub known: String,
 }
 
-/// Pre-activation CIFAR ResNet of He et al. (2016): 3 stages of widths 16/32/64, named
-/// `{family}{depth}`. Depth 6n+2 uses n basic blocks per stage; depth 9n+2 (164) uses n
-/// bottlenecks.
-fn cifar(family: &str, depth: usize, scheme: SchemeConfig) -> NetConfig {
+/// "resnet" or "lm-resnet" (or "…resnext") depending on the scheme.
+fn family(base: &str, scheme: &SchemeConfig) -> String {
+    match scheme {
+        SchemeConfig::ForwardEuler => base.to_string(),
+        _ => format!("lm-{base}"),
+    }
+}
+
+/// Pre-activation CIFAR ResNet of He et al. (2016): 3 stages of widths 16/32/64.
+/// Depth 6n+2 uses n basic blocks per stage; depth 9n+2 (164) uses n bottlenecks.
+fn cifar(depth: usize, scheme: SchemeConfig) -> NetConfig {
     let (branch, n) = if depth == 164 {
         (BranchKind::BOTTLENECK, (depth - 2) / 9)
     } else {
         (BranchKind::Basic, (depth - 2) / 6)
     };
     NetConfig {
-        name: format!("{family}{depth}"),
+        name: format!("{}{depth}", family("resnet", &scheme)),
         in_channels: 3,
         num_classes: 10,
         stem_width: 16,
+        stem: StemKind::Cifar,
         widths: vec![16, 32, 64],
         depths: vec![n; 3],
         branch,
@@ -42,46 +50,97 @@ fn cifar(family: &str, depth: usize, scheme: SchemeConfig) -> NetConfig {
     }
 }
 
-macro_rules! cifar_pair {
-    ($depth:literal, $what:literal) => {
+/// Pre-activation CIFAR ResNeXt-29 (Xie et al. 2017): 3 stages of 3 bottlenecks of cardinality
+/// `groups` and width `d`, outputs 256/512/1024, 3×3 stem of 64 channels.
+fn cifar_resnext(groups: usize, d: usize, scheme: SchemeConfig) -> NetConfig {
+    NetConfig {
+        name: format!("{}29-{groups}x{d}d", family("resnext", &scheme)),
+        in_channels: 3,
+        num_classes: 10,
+        stem_width: 64,
+        stem: StemKind::Cifar,
+        widths: vec![64, 128, 256],
+        depths: vec![3, 3, 3],
+        branch: BranchKind::resnext(groups, d),
+        scheme,
+    }
+}
+
+/// Pre-activation ImageNet ResNet (He et al. 2016) / ResNeXt: 7×7 stem + max-pool, 4 stages of
+/// bottlenecks of widths 64/128/256/512 (outputs ×4), 1000 classes.
+fn imagenet(name: String, depths: [usize; 4], branch: BranchKind, scheme: SchemeConfig) -> NetConfig {
+    NetConfig {
+        name,
+        in_channels: 3,
+        num_classes: 1000,
+        stem_width: 64,
+        stem: StemKind::ImageNet,
+        widths: vec![64, 128, 256, 512],
+        depths: depths.to_vec(),
+        branch,
+        scheme,
+    }
+}
+
+fn imagenet_resnet(depth: usize, scheme: SchemeConfig) -> NetConfig {
+    let depths = match depth {
+        50 => [3, 4, 6, 3],
+        101 => [3, 4, 23, 3],
+        _ => [3, 8, 36, 3],
+    };
+    imagenet(format!("{}{depth}", family("resnet", &scheme)), depths, BranchKind::BOTTLENECK, scheme)
+}
+
+fn imagenet_resnext50(scheme: SchemeConfig) -> NetConfig {
+    let name = format!("{}50-32x4d", family("resnext", &scheme));
+    imagenet(name, [3, 4, 6, 3], BranchKind::resnext(32, 4), scheme)
+}
+
+/// A forward-Euler entry and its LM twin, built by `$build(args…, scheme)`.
+macro_rules! pair {
+    ($name:literal, $what:literal, $build:ident($($arg:expr),*)) => {
         [
             ModelEntry {
-                name: concat!("resnet", $depth),
-                doc: concat!("pre-act ResNet-", $depth, " (", $what, "), forward Euler"),
-                build: || cifar("resnet", $depth, SchemeConfig::ForwardEuler),
+                name: $name,
+                doc: concat!($what, "; forward Euler"),
+                build: || $build($($arg,)* SchemeConfig::ForwardEuler),
             },
             ModelEntry {
-                name: concat!("lm-resnet", $depth),
-                doc: concat!("LM-ResNet-", $depth, " (", $what, "), linear two-step, k_n learned"),
-                build: || cifar("lm-resnet", $depth, SchemeConfig::lm_paper()),
+                name: concat!("lm-", $name),
+                doc: concat!("LM-", $what, "; linear two-step, k_n learned"),
+                build: || $build($($arg,)* SchemeConfig::lm_paper()),
             },
         ]
     };
 }
 
-/// The ResNet-20 body under other schemes (a scheme is data: one line each). Same parameters
-/// as resnet20; a Runge–Kutta block evaluates its one branch once per tableau stage.
+/// The ResNet-20 body under another scheme (a scheme is data: one line per model). Same
+/// parameters as resnet20; a Runge–Kutta block evaluates its one branch once per tableau stage.
+fn resnet20_with(name: &str, scheme: SchemeConfig) -> NetConfig {
+    NetConfig { name: name.to_string(), scheme, ..cifar(20, SchemeConfig::ForwardEuler) }
+}
+
 fn scheme_variants() -> [ModelEntry; 4] {
     [
         ModelEntry {
             name: "ab2-resnet20",
             doc: "ResNet-20 body, Adams-Bashforth 2: u_n + 3/2 f_n - 1/2 f_{n-1}",
-            build: || cifar("ab2-resnet", 20, SchemeConfig::ab2()),
+            build: || resnet20_with("ab2-resnet20", SchemeConfig::ab2()),
         },
         ModelEntry {
             name: "leapfrog-resnet20",
             doc: "ResNet-20 body, leapfrog/midpoint of Chang et al.: u_{n-1} + 2 f_n",
-            build: || cifar("leapfrog-resnet", 20, SchemeConfig::leapfrog()),
+            build: || resnet20_with("leapfrog-resnet20", SchemeConfig::leapfrog()),
         },
         ModelEntry {
             name: "rk2-resnet20",
             doc: "ResNet-20 body, Heun RK2: each block's branch evaluated twice (shared weights)",
-            build: || cifar("rk2-resnet", 20, SchemeConfig::heun2()),
+            build: || resnet20_with("rk2-resnet20", SchemeConfig::heun2()),
         },
         ModelEntry {
             name: "rk4-resnet20",
             doc: "ResNet-20 body, classical RK4: each block's branch evaluated 4 times",
-            build: || cifar("rk4-resnet", 20, SchemeConfig::rk4()),
+            build: || resnet20_with("rk4-resnet20", SchemeConfig::rk4()),
         },
     ]
 }
@@ -89,12 +148,18 @@ fn scheme_variants() -> [ModelEntry; 4] {
 /// Every registered model, in display order.
 pub fn models() -> Vec<ModelEntry> {
     [
-        cifar_pair!(20, "basic, 3x3"),
-        cifar_pair!(32, "basic, 3x5"),
-        cifar_pair!(44, "basic, 3x7"),
-        cifar_pair!(56, "basic, 3x9"),
-        cifar_pair!(110, "basic, 3x18"),
-        cifar_pair!(164, "bottleneck, 3x18"),
+        pair!("resnet20", "ResNet-20 (CIFAR, pre-act, basic 3x3)", cifar(20)),
+        pair!("resnet32", "ResNet-32 (CIFAR, pre-act, basic 3x5)", cifar(32)),
+        pair!("resnet44", "ResNet-44 (CIFAR, pre-act, basic 3x7)", cifar(44)),
+        pair!("resnet56", "ResNet-56 (CIFAR, pre-act, basic 3x9)", cifar(56)),
+        pair!("resnet110", "ResNet-110 (CIFAR, pre-act, basic 3x18)", cifar(110)),
+        pair!("resnet164", "ResNet-164 (CIFAR, pre-act, bottleneck 3x18)", cifar(164)),
+        pair!("resnext29-8x64d", "ResNeXt-29 8x64d (CIFAR, pre-act)", cifar_resnext(8, 64)),
+        pair!("resnext29-16x64d", "ResNeXt-29 16x64d (CIFAR, pre-act)", cifar_resnext(16, 64)),
+        pair!("resnet50", "ResNet-50 (ImageNet, pre-act bottleneck)", imagenet_resnet(50)),
+        pair!("resnet101", "ResNet-101 (ImageNet, pre-act bottleneck)", imagenet_resnet(101)),
+        pair!("resnet152", "ResNet-152 (ImageNet, pre-act bottleneck)", imagenet_resnet(152)),
+        pair!("resnext50-32x4d", "ResNeXt-50 32x4d (ImageNet, pre-act)", imagenet_resnext50()),
     ]
     .into_iter()
     .flatten()

@@ -1,26 +1,13 @@
 //! CIFAR binary reader on small synthetic files.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::Scratch;
+
+use std::path::Path;
 
 use odenet::data::{self, DataError, DatasetKind};
 
 /// A unique scratch directory under the system temp dir, removed on drop.
-struct Scratch(PathBuf);
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let p = std::env::temp_dir().join(format!("odenet-test-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-}
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `n` records with label bytes `labels(i)` and pixels `(i*7 + j) % 251`.
 fn records(n: usize, labels: impl Fn(usize) -> Vec<u8>) -> (Vec<u8>, Vec<Vec<u8>>) {

@@ -1,27 +1,15 @@
 //! Verified downloads against a throw-away HTTP server on 127.0.0.1 (never the internet).
 
+mod common;
+use common::Scratch;
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
 
 use md5::{Digest, Md5};
 use odenet::data::{self, DataError, DatasetKind};
 
-struct Scratch(PathBuf);
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("odenet-test-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-}
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Minimal HTTP/1.1 server: serves `files` by path, 404 otherwise; returns the base URL.
 fn serve(files: HashMap<String, Vec<u8>>) -> String {

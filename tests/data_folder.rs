@@ -1,24 +1,13 @@
 //! Image-folder reader and archive extraction on tiny synthetic folders.
 
+mod common;
+use common::Scratch;
+
 use std::path::{Path, PathBuf};
 
 use image::{GrayImage, Luma, Rgb, RgbImage};
 use odenet::data::{self, DataError, DatasetKind};
 
-struct Scratch(PathBuf);
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("odenet-test-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-}
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Distinct, exactly-representable (PNG) pixels for image `k`.
 fn rgb(k: u8, w: u32, h: u32) -> RgbImage {

@@ -1,24 +1,13 @@
 //! IDX reader (MNIST format) on synthetic raw and gzipped files.
 
+mod common;
+use common::Scratch;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use odenet::data::{self, DataError, DatasetKind};
 
-struct Scratch(PathBuf);
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("odenet-test-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-}
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn idx(magic: u32, dims: &[u32], payload: &[u8]) -> Vec<u8> {
     let mut v = magic.to_be_bytes().to_vec();

@@ -1,26 +1,14 @@
 //! The gradient of the LM coefficients k_n, checked by central finite differences in f64.
 //! (Its own test binary: the f64 device setting and the RNG seed are process-wide.)
 
+mod common;
+use common::tiny_lm;
+
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
-use odenet::nn::BranchKind;
-use odenet::scheme::SchemeConfig;
-use odenet::{NetConfig, params};
+use odenet::params;
 
-fn tiny_lm(device: &Device) -> odenet::Net {
-    NetConfig {
-        name: "tiny-lm".into(),
-        in_channels: 1,
-        num_classes: 3,
-        stem_width: 4,
-        widths: vec![4, 8],
-        depths: vec![3, 3],
-        branch: BranchKind::Basic,
-        scheme: SchemeConfig::lm_paper(),
-    }
-    .init(device)
-}
 
 /// A smooth scalar function of the network output, so finite differences are well behaved.
 fn objective(net: &odenet::Net, x: Tensor<4>) -> Tensor<1> {
@@ -45,8 +33,8 @@ fn gradient_of_every_k_matches_finite_differences() {
     let grads = objective(&net, x.clone()).backward();
     for s in 0..net.stages.len() {
         let k = net.stages[s].scheme.lm_k.clone().expect("k");
-        let analytic: Vec<f64> = k.val().grad(&grads).expect("k has a gradient").into_data().to_vec().expect("f64");
-        let base: Vec<f64> = k.val().into_data().to_vec().expect("f64");
+        let analytic: Vec<f64> = k.val().grad(&grads).expect("k has a gradient").into_data().try_to_vec::<f64>().expect("f64");
+        let base: Vec<f64> = k.val().into_data().try_to_vec::<f64>().expect("f64");
         for (n, &g) in analytic.iter().enumerate() {
             // Small enough to stay between ReLU kinks, large enough for f64.
             let eps = 1e-5f64;

@@ -33,7 +33,7 @@ fn every_model_maps_a_cifar_batch_to_finite_logits() {
         let net = config.init(&device).valid();
         let logits = net.forward(Tensor::random([2, 3, 32, 32], burn::tensor::Distribution::Default, &device));
         assert_eq!(logits.dims(), [2, 10], "{}", entry.name);
-        let v: Vec<f32> = logits.into_data().to_vec().expect("f32");
+        let v: Vec<f32> = logits.into_data().try_to_vec::<f32>().expect("f32");
         assert!(v.iter().all(|x| x.is_finite()), "{} gave non-finite logits", entry.name);
     }
 }

@@ -214,6 +214,7 @@ fn tiny(scheme: SchemeConfig, device: &Device) -> odenet::Net {
         in_channels: 1,
         num_classes: 3,
         stem_width: 4,
+        stem: Default::default(),
         widths: vec![4, 8],
         depths: vec![4, 4],
         branch: BranchKind::Basic,

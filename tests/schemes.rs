@@ -1,18 +1,19 @@
 //! Each stepping rule checked against its formula written out by hand, and the gradient of the
 //! LM coefficient k_n checked by finite differences.
 
+mod common;
+use common::tiny_lm;
+
 use burn::module::Param;
 use burn::prelude::*;
-use odenet::nn::BranchKind;
 use odenet::scheme::{History, Scheme, SchemeConfig};
-use odenet::{NetConfig, params};
 
 fn t4(values: &[f32], shape: [usize; 4], device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
 }
 
 fn values(t: Tensor<4>) -> Vec<f32> {
-    t.into_data().to_vec::<f32>().expect("f32 tensor")
+    t.into_data().try_to_vec::<f32>().expect("f32 tensor")
 }
 
 /// One step n of `scheme` from the history (u_{n-1} = prev, u_n = u) with branch output `fu`.
@@ -77,25 +78,12 @@ fn lm_init_draws_k_in_the_paper_range_one_per_step() {
     let scheme = SchemeConfig::lm_paper().init(9, 16, &d);
     let k = scheme.lm_k.expect("LM has k");
     assert_eq!(k.dims(), [8, 1], "a stage of 9 blocks takes 8 two-step updates");
-    let v: Vec<f32> = k.val().into_data().to_vec().expect("f32");
+    let v: Vec<f32> = k.val().into_data().try_to_vec::<f32>().expect("f32");
     assert!(v.iter().all(|&x| (-0.1..=0.0).contains(&x)), "k ~ U[-0.1, 0]: {v:?}");
     let per_channel = SchemeConfig::LinearTwoStep { k_init: [-0.1, 0.0], per_channel: true };
     assert_eq!(per_channel.init(9, 16, &d).lm_k.expect("k").dims(), [8, 16]);
 }
 
-fn tiny_lm(device: &Device) -> odenet::Net {
-    NetConfig {
-        name: "tiny-lm".into(),
-        in_channels: 1,
-        num_classes: 3,
-        stem_width: 4,
-        widths: vec![4, 8],
-        depths: vec![3, 3],
-        branch: BranchKind::Basic,
-        scheme: SchemeConfig::lm_paper(),
-    }
-    .init(device)
-}
 
 #[test]
 fn stage_starts_with_an_euler_step_through_the_projection() {

@@ -28,15 +28,24 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    println!("{:<18} {:>10}  {:<36} description", "model", "params", "scheme");
+    // Grouped by numerical scheme, in registry order within a group.
+    let mut schemes: Vec<&str> = Vec::new();
     for r in &rows {
-        println!(
-            "{:<18} {:>10}  {:<36} {}",
-            r["name"].as_str().unwrap_or_default(),
-            r["params"],
-            r["scheme"].as_str().unwrap_or_default(),
-            r["doc"].as_str().unwrap_or_default()
-        );
+        let scheme = r["scheme"].as_str().unwrap_or_default();
+        if !schemes.contains(&scheme) {
+            schemes.push(scheme);
+        }
+    }
+    for scheme in schemes {
+        println!("{scheme}:");
+        for r in rows.iter().filter(|r| r["scheme"] == scheme) {
+            println!(
+                "  {:<20} {:>10}  {}",
+                r["name"].as_str().unwrap_or_default(),
+                r["params"],
+                r["doc"].as_str().unwrap_or_default()
+            );
+        }
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use super::BnReluConv;
 use burn::prelude::*;
+use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 
 /// Which residual branch a network uses.
@@ -11,18 +12,29 @@ pub enum BranchKind {
     /// BN-ReLU-conv3x3-BN-ReLU-conv3x3; output width = stage width.
     Basic,
     /// BN-ReLU-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1; output width = `expansion` × stage width.
-    /// `groups` > 1 makes the 3×3 a grouped convolution (ResNeXt) of width `groups × group_width`.
-    Bottleneck { expansion: usize, groups: usize, group_width: usize },
+    /// The inner width is `groups × base_width × width / 64` (torchvision's convention): a plain
+    /// bottleneck is `groups = 1, base_width = 64`; ResNeXt `C×d` is `groups = C, base_width = d`
+    /// (Xie et al. 2017), with the 3×3 a grouped convolution.
+    Bottleneck { expansion: usize, groups: usize, base_width: usize },
+    /// Shake-shake (Gastaldi 2017): two basic branches mixed as `η f_1 + (1 − η) f_2` with
+    /// η ~ U(0, 1) per image in the forward pass and an independent η' in the backward pass;
+    /// `(f_1 + f_2) / 2` at test time. An SDE with drift (f_1 + f_2)/2 and diffusion (f_1 − f_2)/√12.
+    ShakeShake,
 }
 
 impl BranchKind {
     /// The paper's CIFAR bottleneck (LM-ResNet-164): [1×1, p; 3×3, p; 1×1, 4p].
-    pub const BOTTLENECK: Self = Self::Bottleneck { expansion: 4, groups: 1, group_width: 0 };
+    pub const BOTTLENECK: Self = Self::Bottleneck { expansion: 4, groups: 1, base_width: 64 };
+
+    /// ResNeXt bottleneck of cardinality `groups` and width `base_width` per group at width 64.
+    pub const fn resnext(groups: usize, base_width: usize) -> Self {
+        Self::Bottleneck { expansion: 4, groups, base_width }
+    }
 
     /// Channels coming out of a stage of this width.
     pub fn out_channels(&self, width: usize) -> usize {
         match self {
-            Self::Basic => width,
+            Self::Basic | Self::ShakeShake => width,
             Self::Bottleneck { expansion, .. } => width * expansion,
         }
     }
@@ -40,13 +52,15 @@ pub struct BranchConfig {
 impl BranchConfig {
     pub fn init(&self, device: &Device) -> Branch {
         let (c_in, w, s) = (self.in_channels, self.width, self.stride);
+        let basic = || Basic {
+            a: BnReluConv::new([c_in, w], 3, s, 1, device),
+            b: BnReluConv::new([w, w], 3, 1, 1, device),
+        };
         match self.kind {
-            BranchKind::Basic => Branch::Basic(Basic {
-                a: BnReluConv::new([c_in, w], 3, s, 1, device),
-                b: BnReluConv::new([w, w], 3, 1, 1, device),
-            }),
-            BranchKind::Bottleneck { expansion, groups, group_width } => {
-                let mid = if groups > 1 { groups * group_width } else { w };
+            BranchKind::Basic => Branch::Basic(basic()),
+            BranchKind::ShakeShake => Branch::ShakeShake(ShakeShake { left: basic(), right: basic() }),
+            BranchKind::Bottleneck { expansion, groups, base_width } => {
+                let mid = groups * (w * base_width / 64);
                 Branch::Bottleneck(Bottleneck {
                     a: BnReluConv::new([c_in, mid], 1, 1, 1, device),
                     b: BnReluConv::new([mid, mid], 3, s, groups, device),
@@ -62,6 +76,38 @@ impl BranchConfig {
 pub enum Branch {
     Basic(Basic),
     Bottleneck(Bottleneck),
+    ShakeShake(ShakeShake),
+}
+
+#[derive(Module, Debug)]
+pub struct ShakeShake {
+    pub left: Basic,
+    pub right: Basic,
+}
+
+impl Basic {
+    fn forward(&self, u: Tensor<4>) -> Tensor<4> {
+        self.b.forward(self.a.forward(u))
+    }
+}
+
+impl ShakeShake {
+    /// Training (autodiff device): forward value `η f_1 + (1 − η) f_2`, gradient through
+    /// `η' f_1 + (1 − η') f_2`, η and η' ~ U(0, 1) per image. Test: `(f_1 + f_2) / 2`.
+    fn forward(&self, u: Tensor<4>) -> Tensor<4> {
+        let device = u.device();
+        let batch = u.dims()[0];
+        let f1 = self.left.forward(u.clone());
+        let f2 = self.right.forward(u);
+        if !device.is_autodiff() {
+            return (f1 + f2).mul_scalar(0.5);
+        }
+        let uniform = || Tensor::<4>::random([batch, 1, 1, 1], Distribution::Default, &device);
+        let (eta, eta_back) = (uniform(), uniform());
+        let diff = f1.clone() - f2.clone();
+        let backward_path = f2 + diff.clone() * eta_back.clone();
+        backward_path + (diff * (eta - eta_back)).detach()
+    }
 }
 
 #[derive(Module, Debug)]
@@ -82,7 +128,8 @@ impl Branch {
     /// - `u`: `[batch, C_in, H, W]` → `[batch, C_out, H / stride, W / stride]`
     pub fn forward(&self, u: Tensor<4>) -> Tensor<4> {
         match self {
-            Self::Basic(b) => b.b.forward(b.a.forward(u)),
+            Self::Basic(b) => b.forward(u),
+            Self::ShakeShake(b) => b.forward(u),
             Self::Bottleneck(b) => b.c.forward(b.b.forward(b.a.forward(u))),
         }
     }

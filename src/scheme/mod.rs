@@ -23,6 +23,8 @@ pub use multistep::{MAX_STEPS, Multistep, MultistepSpec};
 pub use stability::{Complex, SchemeReport};
 pub use tableau::{Tableau, TableauSpec};
 
+pub mod noise;
+
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::Distribution;

@@ -14,6 +14,7 @@ pub fn small_lm(in_channels: usize, width: usize) -> NetConfig {
         in_channels,
         num_classes: 10,
         stem_width: width,
+        stem: Default::default(),
         widths: vec![width, 2 * width, 4 * width],
         depths: vec![2, 2, 2],
         branch: BranchKind::Basic,
@@ -55,4 +56,40 @@ pub fn run_dir(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     dir
+}
+
+/// A temporary folder removed when dropped; unique per process and call.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("odenet-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temp dir");
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A tiny LM network (1 input channel, 3 classes, 2 stages of 3 blocks) for exact checks.
+pub fn tiny_lm(device: &burn::tensor::Device) -> odenet::Net {
+    NetConfig {
+        name: "tiny-lm".into(),
+        in_channels: 1,
+        num_classes: 3,
+        stem_width: 4,
+        stem: Default::default(),
+        widths: vec![4, 8],
+        depths: vec![3, 3],
+        branch: BranchKind::Basic,
+        scheme: SchemeConfig::lm_paper(),
+    }
+    .init(device)
 }
