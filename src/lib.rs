@@ -17,10 +17,12 @@
 //! rules, [`stage`] one integration interval, [`net`] the network, [`zoo`] the registry of named
 //! models, [`data`] the datasets, [`train`] the trainer.
 
+pub mod analysis;
 pub mod data;
 pub mod net;
 pub mod nn;
 pub mod params;
+pub mod report;
 pub mod scheme;
 pub mod stage;
 pub mod train;

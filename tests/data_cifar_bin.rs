@@ -186,9 +186,9 @@ fn dataset_kind_parsing_and_defaults() {
         "folder".parse::<DatasetKind>().unwrap(),
         DatasetKind::Folder
     );
-    let err = "imagenet".parse::<DatasetKind>().unwrap_err().to_string();
+    let err = "svhn".parse::<DatasetKind>().unwrap_err().to_string();
     assert!(
-        err.contains("imagenet") && err.contains("cifar10, cifar100, fashion-mnist, mnist, folder"),
+        err.contains("svhn") && err.contains("cifar10, cifar100, fashion-mnist, mnist, folder, imagenet"),
         "{err}"
     );
     for k in [
@@ -197,6 +197,7 @@ fn dataset_kind_parsing_and_defaults() {
         DatasetKind::FashionMnist,
         DatasetKind::Mnist,
         DatasetKind::Folder,
+        DatasetKind::imagenet(224),
     ] {
         assert_eq!(k.to_string().parse::<DatasetKind>().unwrap(), k);
     }

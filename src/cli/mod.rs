@@ -1,8 +1,10 @@
 //! Command-line interface: one file per subcommand, each mapping flags to a library call.
 
+mod analyze;
 mod download;
 mod eval;
 mod models;
+mod report;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +28,10 @@ pub enum Command {
     Models(models::ModelsArgs),
     /// Download a dataset's official archive and verify its checksum.
     Download(download::DownloadArgs),
+    /// Learned k_n of an LM checkpoint read as a modified equation, with zero-stability.
+    Analyze(analyze::AnalyzeArgs),
+    /// Figures (curves, k_n by block, error vs parameters) and a table over run folders.
+    Report(report::ReportArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -34,5 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Models(a) => models::run(a),
         Command::Download(a) => download::run(a),
+        Command::Analyze(a) => analyze::run(a),
+        Command::Report(a) => report::run(a),
     }
 }

@@ -11,10 +11,15 @@ pub struct TrainArgs {
     /// Architecture from the registry (see `odenet models`).
     #[arg(long, default_value = "lm-resnet20")]
     model: String,
-    /// Dataset: cifar10, cifar100, fashion-mnist, mnist or folder (train/ and test/ of
-    /// class folders, or a .tar.gz of them).
+    /// Dataset: cifar10, cifar100, fashion-mnist, mnist, folder (train/ and test/ of
+    /// class folders, or a .tar.gz of them, decoded once into memory) or imagenet (the
+    /// same layout with val/, read lazily with ImageNet crops; see --crop-size).
     #[arg(long, default_value = "cifar10")]
     data: DatasetKind,
+    /// Crop size for --data imagenet: random-resized crops of this size for training,
+    /// resize to round(size·256/224) + centre crop for evaluation (default 224).
+    #[arg(long)]
+    crop_size: Option<usize>,
     /// Where the dataset is (default: data/cifar-10-batches-bin, data/cifar-100-binary,
     /// /usr/share/datasets/fashion-mnist, …).
     #[arg(long)]
@@ -51,7 +56,8 @@ pub struct TrainArgs {
     /// Keep only the first N test images of each class.
     #[arg(long)]
     test_per_class: Option<usize>,
-    /// Turn off the pad-4 / random-crop / flip augmentation.
+    /// Turn off the pad-4 / random-crop / flip augmentation (imagenet: train with the
+    /// evaluation resize + centre crop).
     #[arg(long)]
     no_augment: bool,
     #[arg(long, default_value_t = 0)]
@@ -75,7 +81,29 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         DatasetKind::FashionMnist | DatasetKind::Mnist => 1,
         _ => 3,
     };
-    let classes = if args.data == DatasetKind::Cifar100 { 100 } else { 10 };
+    let data_path = args.data_dir.clone().unwrap_or_else(|| data::default_path(&args.data));
+    let mut kind = args.data.clone();
+    let classes = match &mut kind {
+        DatasetKind::Cifar100 => 100,
+        DatasetKind::ImageNet { transforms } => {
+            if let Some(size) = args.crop_size {
+                anyhow::ensure!(size > 0, "--crop-size must be at least 1");
+                *transforms = data::FolderTransforms::imagenet(size);
+            }
+            if args.no_augment {
+                transforms.train = transforms.eval.clone();
+            }
+            // One output per class folder (listing the folder, not the images).
+            data::open_folder(&data_path)
+                .with_context(|| format!("listing {kind} in {}", data_path.display()))?
+                .train
+                .num_classes()
+        }
+        _ => 10,
+    };
+    if args.crop_size.is_some() && !matches!(kind, DatasetKind::ImageNet { .. }) {
+        anyhow::bail!("--crop-size applies to --data imagenet only");
+    }
     let mut model = zoo::create(&args.model, in_channels, classes)?;
     if let SchemeConfig::LinearTwoStep { per_channel, .. } = &mut model.scheme {
         *per_channel = args.per_channel_k;
@@ -100,7 +128,8 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     optim.weight_decay = args.weight_decay.unwrap_or(optim.weight_decay);
     optim.decay_k = !args.no_decay_k;
     let augment = match (args.no_augment, &args.data) {
-        (true, _) => Augment::none(),
+        // imagenet: its transforms live in the dataset kind.
+        (true, _) | (_, DatasetKind::ImageNet { .. }) => Augment::none(),
         // 28×28 digits/clothes: the paper's CIFAR recipe without flips (a flipped digit is wrong).
         (false, DatasetKind::FashionMnist | DatasetKind::Mnist) => Augment { pad: 2, flip: false },
         (false, _) => Augment::paper_cifar(),
@@ -108,8 +137,8 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     Ok(TrainConfig {
         model,
         data: DataConfig {
-            kind: args.data.clone(),
-            path: args.data_dir.clone().unwrap_or_else(|| data::default_path(&args.data)),
+            kind,
+            path: data_path,
             train_per_class: args.train_per_class,
             test_per_class: args.test_per_class,
             augment,

@@ -81,7 +81,7 @@ fn source(kind: &DatasetKind) -> Option<Source> {
                 ),
             ],
         }),
-        DatasetKind::Folder => None,
+        DatasetKind::Folder | DatasetKind::ImageNet { .. } => None,
     }
 }
 

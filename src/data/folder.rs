@@ -71,7 +71,7 @@ fn class_order(root: &Path, folders: &[String]) -> Result<Vec<String>, DataError
 }
 
 /// Decode one file; the `image` crate returns errors (never panics) on corrupt data.
-fn decode(path: &Path) -> Result<DynamicImage, DataError> {
+pub(crate) fn decode(path: &Path) -> Result<DynamicImage, DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     let reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -184,9 +184,18 @@ fn decode_all(
     Ok((pack(0..n_train), pack(n_train..items.len())))
 }
 
-/// Load `<root>/train` and `<root>/test` (or `<root>/val`), decoding every image once.
-/// Grayscale images are expanded to RGB unless every image is grayscale.
-pub fn load_folder(root: &Path) -> Result<DataSplit, DataError> {
+/// The file lists of an image folder, found without decoding anything.
+pub(crate) struct Scan {
+    /// Name of the root folder (the dataset name in reports).
+    pub name: String,
+    pub classes: Vec<String>,
+    pub train: Vec<(PathBuf, u32)>,
+    pub test: Vec<(PathBuf, u32)>,
+}
+
+/// List `<root>/train` and `<root>/test` (or `<root>/val`) with their labels, checking
+/// the layout (both splits present, same class folders, no empty class folder).
+pub(crate) fn scan(root: &Path) -> Result<Scan, DataError> {
     let train_dir = root.join("train");
     if !train_dir.is_dir() {
         return Err(DataError::Missing {
@@ -210,13 +219,20 @@ pub fn load_folder(root: &Path) -> Result<DataSplit, DataError> {
         ));
     }
     let classes = class_order(root, &folders)?;
-    let train_items = list_split(&train_dir, &classes)?;
-    let test_items = list_split(&test_dir, &classes)?;
-    let (train, test) = decode_all(train_items, test_items, &classes)?;
+    let train = list_split(&train_dir, &classes)?;
+    let test = list_split(&test_dir, &classes)?;
     let name = root
         .canonicalize()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "folder".to_string());
+    Ok(Scan { name, classes, train, test })
+}
+
+/// Load `<root>/train` and `<root>/test` (or `<root>/val`), decoding every image once.
+/// Grayscale images are expanded to RGB unless every image is grayscale.
+pub fn load_folder(root: &Path) -> Result<DataSplit, DataError> {
+    let Scan { name, classes, train, test } = scan(root)?;
+    let (train, test) = decode_all(train, test, &classes)?;
     Ok(DataSplit::new(name, train, test))
 }

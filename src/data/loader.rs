@@ -52,12 +52,12 @@ fn mix(mut z: u64) -> u64 {
 }
 
 /// Seed of the shuffle RNG of one epoch.
-fn order_seed(seed: u64, epoch: usize) -> u64 {
+pub(crate) fn order_seed(seed: u64, epoch: usize) -> u64 {
     mix(seed ^ mix(epoch as u64))
 }
 
 /// Seed of the augmentation RNG of the image at `position` in the epoch.
-fn image_seed(seed: u64, epoch: usize, position: usize) -> u64 {
+pub(crate) fn image_seed(seed: u64, epoch: usize, position: usize) -> u64 {
     mix(order_seed(seed, epoch) ^ mix(position as u64 ^ 0xA5A5_5A5A_DEAD_BEEF))
 }
 

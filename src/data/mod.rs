@@ -1,6 +1,8 @@
 //! Data loading for the experiments: readers for CIFAR-10/100 (binary), MNIST and
 //! Fashion-MNIST (IDX) and ImageNet-style image folders, a seeded augmenting batch
-//! loader, and checksum-verified downloads.
+//! loader, a lazily decoding loader for ImageNet-scale folders ([`ImageFolderLoader`]
+//! with decode-time [`Transform`]s), the [`BatchSource`] interface over both loaders,
+//! and checksum-verified downloads.
 //!
 //! Everything here works on plain `Vec<u8>` / `Vec<f32>` so that it stays independent
 //! of the Burn backend; the trainer turns a [`Batch`] into tensors itself.
@@ -15,7 +17,10 @@ mod error;
 mod extract;
 mod folder;
 mod idx;
+mod lazy;
 mod loader;
+mod source;
+mod transform;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -29,7 +34,13 @@ pub use error::DataError;
 pub use extract::extract_tar_gz;
 pub use folder::load_folder;
 pub use idx::{FASHION_MNIST_CLASSES, load_idx_dir, read_idx_images, read_idx_labels};
+pub use lazy::{FolderEpochIter, ImageFolderFiles, ImageFolderLoader, ImageFolderSplit, PREFETCH, scan_folder};
 pub use loader::{Batch, BatchLoader, EpochIter};
+pub use source::{BatchIter, BatchSource};
+pub use transform::{
+    FolderTransforms, IMAGENET_MEAN, IMAGENET_STD, ResizedCrop, Transform, apply_pipeline,
+    center_crop_offset, normalize_rgb_into, output_size, resized_size, sample_resized_crop,
+};
 
 /// What the user asked for on the command line, e.g. `--data cifar10 --data-dir data/`.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -38,11 +49,19 @@ pub enum DatasetKind {
     Cifar100,
     FashionMnist,
     Mnist,
+    /// Image folder decoded once into memory (all images one size, e.g. CIFAR JPEGs).
     Folder,
+    /// Image folder read lazily, image by image, with decode-time transforms (ImageNet:
+    /// variable sizes, too large for memory). The transforms travel with the kind so
+    /// that a run's `config.json` records them; they default to ImageNet at 224.
+    ImageNet {
+        #[serde(default)]
+        transforms: FolderTransforms,
+    },
 }
 
 /// The accepted command-line spellings, listed in error messages.
-const VALID_NAMES: &str = "cifar10, cifar100, fashion-mnist, mnist, folder";
+const VALID_NAMES: &str = "cifar10, cifar100, fashion-mnist, mnist, folder, imagenet";
 
 impl DatasetKind {
     /// Canonical command-line name (inverse of `FromStr`).
@@ -53,7 +72,13 @@ impl DatasetKind {
             DatasetKind::FashionMnist => "fashion-mnist",
             DatasetKind::Mnist => "mnist",
             DatasetKind::Folder => "folder",
+            DatasetKind::ImageNet { .. } => "imagenet",
         }
+    }
+
+    /// The ImageNet kind with the standard transforms at crop `size` (224 normally).
+    pub fn imagenet(size: usize) -> Self {
+        DatasetKind::ImageNet { transforms: FolderTransforms::imagenet(size) }
     }
 }
 
@@ -81,6 +106,7 @@ impl FromStr for DatasetKind {
             "fashionmnist" | "fmnist" => Ok(DatasetKind::FashionMnist),
             "mnist" => Ok(DatasetKind::Mnist),
             "folder" | "imagefolder" => Ok(DatasetKind::Folder),
+            "imagenet" | "lazyfolder" => Ok(DatasetKind::imagenet(224)),
             _ => Err(DataError::UnknownDataset {
                 name: s.to_string(),
                 valid: VALID_NAMES.to_string(),
@@ -97,6 +123,7 @@ pub fn default_path(kind: &DatasetKind) -> PathBuf {
         DatasetKind::FashionMnist => PathBuf::from("/usr/share/datasets/fashion-mnist"),
         DatasetKind::Mnist => PathBuf::from("/usr/share/datasets/mnist"),
         DatasetKind::Folder => PathBuf::from("data/"),
+        DatasetKind::ImageNet { .. } => PathBuf::from("data/imagenet"),
     }
 }
 
@@ -106,6 +133,10 @@ pub fn default_path(kind: &DatasetKind) -> PathBuf {
 /// For [`DatasetKind::Folder`], `path` may also be a `.tar.gz`/`.tgz` archive in the
 /// image-folder layout; it is extracted once (see [`extract_tar_gz`]) into
 /// `$ODENET_EXTRACT_DIR/<archive stem>` (default `data/<archive stem>`).
+///
+/// [`DatasetKind::ImageNet`] is never loaded into memory: this returns
+/// [`DataError::Config`]; list it with [`open_folder`] and read it with
+/// [`ImageFolderLoader`] (the trainer's `make_loaders` does both).
 pub fn load(kind: DatasetKind, path: &Path) -> Result<DataSplit, DataError> {
     match kind {
         DatasetKind::Cifar10 => load_cifar10(path),
@@ -116,16 +147,29 @@ pub fn load(kind: DatasetKind, path: &Path) -> Result<DataSplit, DataError> {
             "mnist",
             &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
         ),
-        DatasetKind::Folder => {
-            if path.is_file() {
-                let base = std::env::var_os("ODENET_EXTRACT_DIR")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| PathBuf::from("data"));
-                let root = extract_tar_gz(path, &base.join(extract::archive_stem(path)))?;
-                load_folder(&root)
-            } else {
-                load_folder(path)
-            }
-        }
+        DatasetKind::Folder => load_folder(&folder_root(path)?),
+        DatasetKind::ImageNet { .. } => Err(DataError::Config(format!(
+            "{}: the imagenet kind is read lazily, not loaded into memory; use \
+             data::open_folder and ImageFolderLoader (or train::make_loaders)",
+            path.display()
+        ))),
     }
+}
+
+/// `path` itself, or for a `.tar.gz`/`.tgz` file the folder it is extracted to (once).
+fn folder_root(path: &Path) -> Result<PathBuf, DataError> {
+    if path.is_file() {
+        let base = std::env::var_os("ODENET_EXTRACT_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        extract_tar_gz(path, &base.join(extract::archive_stem(path)))
+    } else {
+        Ok(path.to_path_buf())
+    }
+}
+
+/// List an image folder without decoding it ([`scan_folder`]); like [`load`] for
+/// [`DatasetKind::Folder`], `path` may also be a `.tar.gz` of the folder.
+pub fn open_folder(path: &Path) -> Result<ImageFolderSplit, DataError> {
+    scan_folder(&folder_root(path)?)
 }

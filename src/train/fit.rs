@@ -4,7 +4,7 @@ use super::checkpoint::{self, TrainState};
 use super::config::TrainConfig;
 use super::device::parse_device;
 use super::metrics::{EpochMetrics, Progress};
-use crate::data::{self, Batch, BatchLoader, DataSplit};
+use crate::data::{self, Batch, BatchLoader, BatchSource, DataSplit, DatasetKind, ImageFolderLoader};
 use crate::net::Net;
 use anyhow::{Context, Result, bail};
 use burn::module::{Module, ParamGroup};
@@ -38,7 +38,8 @@ pub struct FitOptions {
     pub progress: bool,
 }
 
-/// Loads the dataset a config names, with its per-class limits applied.
+/// Loads the dataset a config names, with its per-class limits applied (in-memory
+/// kinds only; [`DatasetKind::ImageNet`] is read lazily through [`make_loaders`]).
 pub fn load_data(config: &TrainConfig) -> Result<DataSplit> {
     let d = &config.data;
     let mut split = data::load(d.kind.clone(), &d.path)
@@ -50,6 +51,73 @@ pub fn load_data(config: &TrainConfig) -> Result<DataSplit> {
         split.test = split.test.first_per_class(n);
     }
     Ok(split)
+}
+
+/// The training and test batch sources of `config`. In-memory kinds (CIFAR, IDX,
+/// `folder`) give [`BatchLoader`]s normalised with the train split's statistics and
+/// `config.data.augment`; [`DatasetKind::ImageNet`] lists the folder and gives
+/// [`ImageFolderLoader`]s with its train/eval transforms (`config.data.augment` is not
+/// used). The test batch size is `max(batch_size, 256)`.
+pub fn make_loaders(config: &TrainConfig) -> Result<(Box<dyn BatchSource>, Box<dyn BatchSource>)> {
+    build_loaders(config, config.batch_size.max(256))
+}
+
+/// The test batch source of `config` with batches of `batch_size` (for `odenet eval`;
+/// in-memory kinds still read the train split, for the normalisation statistics).
+pub fn make_test_loader(config: &TrainConfig, batch_size: usize) -> Result<Box<dyn BatchSource>> {
+    Ok(build_loaders(config, batch_size)?.1)
+}
+
+fn build_loaders(
+    config: &TrainConfig,
+    test_batch: usize,
+) -> Result<(Box<dyn BatchSource>, Box<dyn BatchSource>)> {
+    if let DatasetKind::ImageNet { transforms } = &config.data.kind {
+        let d = &config.data;
+        transforms.validate()?;
+        let mut split = data::open_folder(&d.path)
+            .with_context(|| format!("listing {} in {}", d.kind, d.path.display()))?;
+        if let Some(n) = d.train_per_class {
+            split.train = split.train.first_per_class(n);
+        }
+        if let Some(n) = d.test_per_class {
+            split.test = split.test.first_per_class(n);
+        }
+        let loader = |files, pipeline: &Vec<data::Transform>, batch, shuffle| {
+            ImageFolderLoader::try_new(
+                Arc::new(files),
+                pipeline.clone(),
+                transforms.mean,
+                transforms.std,
+                batch,
+                shuffle,
+                false,
+            )
+        };
+        let train = loader(split.train, &transforms.train, config.batch_size, true)?;
+        let test = loader(split.test, &transforms.eval, test_batch, false)?;
+        return Ok((Box::new(train), Box::new(test)));
+    }
+    let split = load_data(config)?;
+    let train = BatchLoader::try_new(
+        Arc::new(split.train),
+        split.mean.clone(),
+        split.std.clone(),
+        config.batch_size,
+        config.data.augment,
+        true,
+        false,
+    )?;
+    let test = BatchLoader::try_new(
+        Arc::new(split.test),
+        split.mean,
+        split.std,
+        test_batch,
+        data::Augment::none(),
+        false,
+        false,
+    )?;
+    Ok((Box::new(train), Box::new(test)))
 }
 
 /// SGD with PyTorch semantics (dampening 0; Burn's default is 0.1), optionally sparing k_n
@@ -85,11 +153,12 @@ fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> i64 {
 }
 
 /// Test loss and accuracy of `model` (evaluation mode: running BN statistics, no autodiff).
-pub fn evaluate(model: &Net, loader: &BatchLoader, device: &Device) -> Result<(f64, f64)> {
+pub fn evaluate(model: &Net, loader: &dyn BatchSource, device: &Device) -> Result<(f64, f64)> {
     let model = model.valid();
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0i64, 0usize);
     for batch in loader.epoch(0, 0) {
+        let batch = batch.context("reading the test set")?;
         let (x, y) = to_tensors(&batch, device);
         let logits = model.forward(x);
         let n = batch.labels.len();
@@ -113,34 +182,25 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
     std::fs::write(run_dir.join("config.json"), serde_json::to_string_pretty(config)?)
         .context("writing config.json")?;
 
-    let split = load_data(config)?;
+    let (train, test) = make_loaders(config)?;
     let device = parse_device(&config.device)?;
     device.seed(config.seed);
     let train_device = device.clone().autodiff();
-    let train = BatchLoader::try_new(
-        Arc::new(split.train),
-        split.mean.clone(),
-        split.std.clone(),
-        config.batch_size,
-        config.data.augment,
-        true,
-        false,
-    )?;
-    let test = BatchLoader::try_new(
-        Arc::new(split.test),
-        split.mean,
-        split.std,
-        config.batch_size.max(256),
-        data::Augment::none(),
-        false,
-        false,
-    )?;
-    if train.dataset().shape[0] != config.model.in_channels {
+    if train.input_shape()[0] != config.model.in_channels {
         bail!(
             "the model takes {} input channels but {} images have {}",
             config.model.in_channels,
-            split.name,
-            train.dataset().shape[0]
+            config.data.kind,
+            train.input_shape()[0]
+        );
+    }
+    if train.classes().len() > config.model.num_classes {
+        bail!(
+            "the model has {} outputs but the {} data in {} has {} classes",
+            config.model.num_classes,
+            config.data.kind,
+            config.data.path.display(),
+            train.classes().len()
         );
     }
 
@@ -176,6 +236,7 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
         for step in 0..steps {
             let wait_start = Instant::now();
             let Some(batch) = batches.next() else { break };
+            let batch = batch.with_context(|| format!("reading training data (epoch {}, step {step})", epoch + 1))?;
             waiting += wait_start.elapsed().as_secs_f64();
             lr = config.schedule.lr(config.optim.lr, epoch, step as f64 / steps as f64, config.epochs);
             let (x, y) = to_tensors(&batch, &train_device);
@@ -201,7 +262,7 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
         }
         drop(batches);
         let train_seconds = start.elapsed().as_secs_f64();
-        let (test_loss, test_acc) = evaluate(&model, &test, &device)?;
+        let (test_loss, test_acc) = evaluate(&model, test.as_ref(), &device)?;
         progress.finish(test_acc);
         last_test_acc = test_acc;
         state.epochs_done = epoch + 1;

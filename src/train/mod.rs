@@ -8,5 +8,5 @@ mod metrics;
 
 pub use config::{DataConfig, OptimConfig, Preset, Schedule, TrainConfig};
 pub use device::parse_device;
-pub use fit::{FitOptions, RunSummary, evaluate, fit, load_data, optimizer};
+pub use fit::{FitOptions, RunSummary, evaluate, fit, load_data, make_loaders, make_test_loader, optimizer};
 pub use metrics::EpochMetrics;
