@@ -35,7 +35,7 @@ impl Run {
     }
 
     /// "Euler", "LM" or "LM (per-channel k)".
-    pub fn scheme_label(&self) -> &'static str {
+    pub fn scheme_label(&self) -> String {
         scheme_label(&self.config.model.scheme)
     }
 
@@ -77,11 +77,12 @@ impl Run {
     }
 }
 
-pub fn scheme_label(scheme: &SchemeConfig) -> &'static str {
+pub fn scheme_label(scheme: &SchemeConfig) -> String {
     match scheme {
-        SchemeConfig::ForwardEuler => "Euler",
-        SchemeConfig::LinearTwoStep { per_channel: false, .. } => "LM",
-        SchemeConfig::LinearTwoStep { per_channel: true, .. } => "LM (per-channel k)",
+        SchemeConfig::ForwardEuler => "Euler".into(),
+        SchemeConfig::LinearTwoStep { per_channel: false, .. } => "LM".into(),
+        SchemeConfig::LinearTwoStep { per_channel: true, .. } => "LM (per-channel k)".into(),
+        other => other.describe(),
     }
 }
 
