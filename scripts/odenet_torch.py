@@ -64,7 +64,7 @@ class BranchSpec:
     base_width: int = 64
 
     def out_channels(self, width: int) -> int:
-        return width if self.kind == "basic" else width * self.expansion
+        return width if self.kind in ("basic", "shake") else width * self.expansion
 
 
 BASIC = BranchSpec("basic")
@@ -217,9 +217,33 @@ class Bottleneck(nn.Module):
         return self.c(self.b(self.a(u)))
 
 
+class ShakeShake(nn.Module):
+    """Two basic branches mixed as eta*f1 + (1-eta)*f2 (eta ~ U(0,1) per image, an independent
+    eta' in backward) in training, (f1 + f2) / 2 in eval."""
+
+    def __init__(self, c_in: int, width: int, stride: int):
+        super().__init__()
+        self.left = Basic(c_in, width, stride)
+        self.right = Basic(c_in, width, stride)
+
+    def forward(self, u: Tensor) -> Tensor:
+        f1, f2 = self.left(u), self.right(u)
+        if not self.training:
+            return 0.5 * (f1 + f2)
+        eta = torch.rand(u.shape[0], 1, 1, 1, dtype=u.dtype)
+        eta_back = torch.rand(u.shape[0], 1, 1, 1, dtype=u.dtype)
+        diff = f1 - f2
+        return f2 + diff * eta_back + (diff * (eta - eta_back)).detach()
+
+
+SHAKE = BranchSpec("shake")
+
+
 def make_branch(spec: BranchSpec, c_in: int, width: int, stride: int) -> nn.Module:
     if spec.kind == "basic":
         return Basic(c_in, width, stride)
+    if spec.kind == "shake":
+        return ShakeShake(c_in, width, stride)
     if spec.kind == "bottleneck":
         return Bottleneck(c_in, width, stride, spec)
     raise ValueError(f"unknown branch kind {spec.kind!r}")
@@ -404,6 +428,15 @@ for _c in (8, 16):
 for _depth, _d in _IMAGENET_DEPTHS.items():
     REGISTRY[f"resnet{_depth}"] = (lambda d, n: lambda: imagenet(d, BOTTLENECK, EULER, f"resnet{n}"))(_d, _depth)
     REGISTRY[f"lm-resnet{_depth}"] = (lambda d, n: lambda: imagenet(d, BOTTLENECK, LM_PAPER, f"lm-resnet{n}"))(_d, _depth)
+def shake26(scheme: SchemeSpec) -> NetConfig:
+    """Shake-Shake-26 2x32d, pre-act: 3 stages of 4 two-branch blocks, widths 32/64/128."""
+    family = "shake-resnet" if scheme.rule == "forward-euler" else "lm-shake-resnet"
+    return NetConfig(name=f"{family}26-2x32d", in_channels=3, num_classes=10, stem_width=16,
+                     widths=(32, 64, 128), depths=(4, 4, 4), branch=SHAKE, scheme=scheme)
+
+
+REGISTRY["shake-resnet26-2x32d"] = lambda: shake26(EULER)
+REGISTRY["lm-shake-resnet26-2x32d"] = lambda: shake26(LM_PAPER)
 REGISTRY["resnext50-32x4d"] = lambda: imagenet((3, 4, 6, 3), resnext(32, 4), EULER, "resnext50-32x4d")
 REGISTRY["lm-resnext50-32x4d"] = lambda: imagenet((3, 4, 6, 3), resnext(32, 4), LM_PAPER, "lm-resnext50-32x4d")
 for _family, _scheme in (("ab2-resnet", AB2), ("leapfrog-resnet", LEAPFROG),

@@ -2,6 +2,7 @@
 
 use crate::nn::{BranchKind, batch_norm, conv};
 use crate::scheme::SchemeConfig;
+use crate::scheme::noise::NoiseConfig;
 use crate::stage::{Stage, StageConfig};
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -38,12 +39,17 @@ pub struct NetConfig {
     pub depths: Vec<usize>,
     pub branch: BranchKind,
     pub scheme: SchemeConfig,
+    /// Stochastic training term (stochastic depth, noise injection); none by default.
+    #[serde(default)]
+    pub noise: NoiseConfig,
 }
 
 impl NetConfig {
     /// The stage layouts, with the channel count flowing from one stage to the next.
     pub fn stages(&self) -> Vec<StageConfig> {
         let mut in_channels = self.stem_width;
+        let total_blocks = self.num_blocks();
+        let mut first_block = 0;
         self.widths
             .iter()
             .zip(&self.depths)
@@ -55,8 +61,11 @@ impl NetConfig {
                     blocks,
                     stride: if i == 0 { 1 } else { 2 },
                     branch: self.branch,
+                    first_block,
+                    total_blocks,
                 };
                 in_channels = stage.out_channels();
+                first_block += blocks;
                 stage
             })
             .collect()
@@ -89,7 +98,7 @@ impl NetConfig {
                         .init(),
                 }),
             },
-            stages: self.stages().iter().map(|s| s.init(&self.scheme, device)).collect(),
+            stages: self.stages().iter().map(|s| s.init(&self.scheme, &self.noise, device)).collect(),
             head_bn: batch_norm(features, device),
             head_fc: LinearConfig::new(features, self.num_classes).init(device),
         }

@@ -1,6 +1,7 @@
 //! One integration interval: a run of blocks at one resolution, stepped by one [`Scheme`].
 
 use crate::nn::{BnReluConv, Branch, BranchConfig, BranchKind};
+use crate::scheme::noise::{NoiseConfig, StageNoise};
 use crate::scheme::{History, Scheme, SchemeConfig};
 use burn::prelude::*;
 
@@ -10,11 +11,16 @@ use burn::prelude::*;
 /// resolution changes, else r = u): `u_1 = r + f_0(u_0)`. The [`History`] then starts from
 /// (r, f_0(u_0)), so the next multistep update uses the *projected* old state as u_{n−1}, as in
 /// the official code, and f_0 as f_{n−1} (Adams–Bashforth). Steps n ≥ 1 are [`Scheme::step`].
+///
+/// Stochastic training ([`StageNoise`]) wraps the branches: a block dropped by stochastic depth
+/// is not evaluated (its f is zero, so Euler keeps u_n and LM still combines u_n and u_{n−1}),
+/// and injected noise is added to the state after each step.
 #[derive(Module, Debug)]
 pub struct Stage {
     pub projection: Option<BnReluConv>,
     pub branches: Vec<Branch>,
     pub scheme: Scheme,
+    pub noise: StageNoise,
 }
 
 /// Layout of one stage.
@@ -25,6 +31,10 @@ pub struct StageConfig {
     pub blocks: usize,
     pub stride: usize,
     pub branch: BranchKind,
+    /// Global index of the stage's first block (0-based) and the network's block count, for the
+    /// depth-dependent survival rule of stochastic depth.
+    pub first_block: usize,
+    pub total_blocks: usize,
 }
 
 impl StageConfig {
@@ -32,7 +42,7 @@ impl StageConfig {
         self.branch.out_channels(self.width)
     }
 
-    pub fn init(&self, scheme: &SchemeConfig, device: &Device) -> Stage {
+    pub fn init(&self, scheme: &SchemeConfig, noise: &NoiseConfig, device: &Device) -> Stage {
         let out = self.out_channels();
         let projection = (self.in_channels != out || self.stride != 1)
             .then(|| BnReluConv::new([self.in_channels, out], 1, self.stride, 1, device));
@@ -44,7 +54,12 @@ impl StageConfig {
                     .init(device)
             })
             .collect();
-        Stage { projection, branches, scheme: scheme.init(self.blocks, out, device) }
+        Stage {
+            projection,
+            branches,
+            scheme: scheme.init(self.blocks, out, device),
+            noise: StageNoise::new(noise, self.first_block, self.blocks, self.total_blocks),
+        }
     }
 }
 
@@ -57,13 +72,25 @@ impl Stage {
             Some(p) => p.forward(u.clone()),
             None => u.clone(),
         };
+        let survivors = self.noise.draw_survivors(&u.device());
+        // f_i of the step, or zero without evaluating the branch when the block is dropped.
+        let field = |i: usize, f: &Branch, u: Tensor<4>| match survivors[i] {
+            true => self.noise.scale(i, f.forward(u)),
+            false => u.zeros_like(),
+        };
         let mut history = History::new(shortcut, self.scheme.history_len());
-        // Step 0, forward Euler through the projection: u_1 = r + f_0(u_0).
-        let f0 = first.forward(u);
+        // Step 0, forward Euler through the projection: u_1 = r + f_0(u_0). A dropped first
+        // block leaves u_1 = r (f_0 has the shape of r, not of u_0).
+        let f0 = match survivors[0] {
+            true => field(0, first, u),
+            false => history.current().zeros_like(),
+        };
         let u1 = history.current().clone() + f0.clone();
         history.push(f0, u1);
+        history.map_current(|u| self.noise.inject(u));
         for (i, f) in rest.iter().enumerate() {
-            self.scheme.step(i + 1, &mut history, |u| f.forward(u));
+            self.scheme.step(i + 1, &mut history, |u| field(i + 1, f, u));
+            history.map_current(|u| self.noise.inject(u));
         }
         history.into_current()
     }

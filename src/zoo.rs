@@ -47,6 +47,7 @@ fn cifar(depth: usize, scheme: SchemeConfig) -> NetConfig {
         depths: vec![n; 3],
         branch,
         scheme,
+        noise: Default::default(),
     }
 }
 
@@ -63,6 +64,7 @@ fn cifar_resnext(groups: usize, d: usize, scheme: SchemeConfig) -> NetConfig {
         depths: vec![3, 3, 3],
         branch: BranchKind::resnext(groups, d),
         scheme,
+        noise: Default::default(),
     }
 }
 
@@ -79,6 +81,7 @@ fn imagenet(name: String, depths: [usize; 4], branch: BranchKind, scheme: Scheme
         depths: depths.to_vec(),
         branch,
         scheme,
+        noise: Default::default(),
     }
 }
 
@@ -94,6 +97,23 @@ fn imagenet_resnet(depth: usize, scheme: SchemeConfig) -> NetConfig {
 fn imagenet_resnext50(scheme: SchemeConfig) -> NetConfig {
     let name = format!("{}50-32x4d", family("resnext", &scheme));
     imagenet(name, [3, 4, 6, 3], BranchKind::resnext(32, 4), scheme)
+}
+
+/// Shake-shake 26 2×32d (Gastaldi 2017), pre-activation: 3 stages of 4 two-branch blocks of
+/// widths 32/64/128; the SDE view of §4 (drift (f_1 + f_2)/2, diffusion (f_1 − f_2)/√12).
+fn shake26(scheme: SchemeConfig) -> NetConfig {
+    NetConfig {
+        name: format!("{}26-2x32d", family("shake-resnet", &scheme)),
+        in_channels: 3,
+        num_classes: 10,
+        stem_width: 16,
+        stem: StemKind::Cifar,
+        widths: vec![32, 64, 128],
+        depths: vec![4, 4, 4],
+        branch: BranchKind::ShakeShake,
+        scheme,
+        noise: Default::default(),
+    }
 }
 
 /// A forward-Euler entry and its LM twin, built by `$build(args…, scheme)`.
@@ -154,6 +174,7 @@ pub fn models() -> Vec<ModelEntry> {
         pair!("resnet56", "ResNet-56 (CIFAR, pre-act, basic 3x9)", cifar(56)),
         pair!("resnet110", "ResNet-110 (CIFAR, pre-act, basic 3x18)", cifar(110)),
         pair!("resnet164", "ResNet-164 (CIFAR, pre-act, bottleneck 3x18)", cifar(164)),
+        pair!("shake-resnet26-2x32d", "Shake-Shake-26 2x32d (CIFAR, pre-act)", shake26()),
         pair!("resnext29-8x64d", "ResNeXt-29 8x64d (CIFAR, pre-act)", cifar_resnext(8, 64)),
         pair!("resnext29-16x64d", "ResNeXt-29 16x64d (CIFAR, pre-act)", cifar_resnext(16, 64)),
         pair!("resnet50", "ResNet-50 (ImageNet, pre-act bottleneck)", imagenet_resnet(50)),

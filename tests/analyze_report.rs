@@ -37,6 +37,7 @@ fn tiny(name: &str, scheme: SchemeConfig) -> NetConfig {
         depths: vec![3, 3],
         branch: BranchKind::Basic,
         scheme,
+        noise: Default::default(),
     }
 }
 

@@ -530,6 +530,7 @@ fn one_epoch_of_training_on_a_lazy_folder() {
         depths: vec![1, 1],
         branch: BranchKind::Basic,
         scheme: SchemeConfig::lm_paper(),
+        noise: Default::default(),
     };
     let data = DataConfig {
         kind: DatasetKind::imagenet(32),

@@ -207,6 +207,7 @@ fn config(name: &str) -> odenet::NetConfig {
         depths: vec![3, 3, 3],
         branch: odenet::nn::BranchKind::resnext(4, 16),
         scheme: odenet::SchemeConfig::lm_paper(),
+        noise: Default::default(),
     }
 }
 

@@ -219,6 +219,7 @@ fn tiny(scheme: SchemeConfig, device: &Device) -> odenet::Net {
         depths: vec![4, 4],
         branch: BranchKind::Basic,
         scheme,
+        noise: Default::default(),
     }
     .init(device)
 }

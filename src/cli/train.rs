@@ -2,6 +2,7 @@ use anyhow::Context;
 use clap::Args;
 use odenet::data::{self, Augment, DatasetKind};
 use odenet::scheme::SchemeConfig;
+use odenet::scheme::noise::{DropScaling, NoiseConfig};
 use odenet::train::{self, DataConfig, FitOptions, Preset, Schedule, TrainConfig};
 use odenet::zoo;
 use std::path::PathBuf;
@@ -48,6 +49,20 @@ pub struct TrainArgs {
     /// Learn one k_n per channel instead of one scalar per block (LM models only).
     #[arg(long)]
     per_channel_k: bool,
+    /// Stochastic depth: survival probability p_L of the last block (linear decay
+    /// p_l = 1 − (l/L)(1 − p_L)); `--preset paper-sd` sets the paper's value.
+    #[arg(long, value_name = "P_L")]
+    stochastic_depth: Option<f64>,
+    /// How stochastic depth keeps E[update] deterministic: at-test (paper, Huang et al.: scale
+    /// f by p at test time) or inverted (official code: divide f by p in training).
+    #[arg(long, default_value = "at-test")]
+    drop_scaling: String,
+    /// Inject noise after every block in training: gaussian or uniform (official code: U(0, σ)).
+    #[arg(long)]
+    noise: Option<String>,
+    /// Scale σ of the injected noise.
+    #[arg(long, default_value_t = 0.001)]
+    noise_sigma: f64,
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
     /// Keep only the first N training images of each class (quick runs).
@@ -74,6 +89,30 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+/// The stochastic term asked for by `--stochastic-depth`, `--noise` or the preset.
+fn noise_config(args: &TrainArgs, blocks: usize) -> anyhow::Result<NoiseConfig> {
+    let scaling = match args.drop_scaling.as_str() {
+        "at-test" => DropScaling::AtTest,
+        "inverted" => DropScaling::Inverted,
+        other => anyhow::bail!("unknown --drop-scaling '{other}': use at-test or inverted"),
+    };
+    let sigma = args.noise_sigma;
+    match (args.stochastic_depth.or(args.preset.p_last(blocks)), args.noise.as_deref()) {
+        (Some(_), Some(_)) => anyhow::bail!("choose either --stochastic-depth or --noise"),
+        (Some(p), None) if !(p > 0.0 && p <= 1.0) => {
+            anyhow::bail!("--stochastic-depth must be a survival probability in (0, 1], got {p}")
+        }
+        (Some(p_last), None) => Ok(NoiseConfig::StochasticDepth { p_last, scaling }),
+        (None, Some(_)) if !(sigma.is_finite() && sigma > 0.0) => {
+            anyhow::bail!("--noise-sigma must be positive, got {sigma}")
+        }
+        (None, Some("gaussian")) => Ok(NoiseConfig::Gaussian { sigma }),
+        (None, Some("uniform")) => Ok(NoiseConfig::Uniform { sigma }),
+        (None, Some(other)) => anyhow::bail!("unknown --noise '{other}': use gaussian or uniform"),
+        (None, None) => Ok(NoiseConfig::None),
+    }
 }
 
 fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
@@ -110,6 +149,7 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     } else if args.per_channel_k {
         anyhow::bail!("--per-channel-k needs an LM model, and {} is not one", args.model);
     }
+    model.noise = noise_config(args, model.num_blocks())?;
     let (mut epochs, mut schedule) = args.preset.schedule();
     let mut optim = args.preset.optim();
     if let Some(e) = args.epochs {

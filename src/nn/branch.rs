@@ -95,19 +95,26 @@ impl ShakeShake {
     /// Training (autodiff device): forward value `η f_1 + (1 − η) f_2`, gradient through
     /// `η' f_1 + (1 − η') f_2`, η and η' ~ U(0, 1) per image. Test: `(f_1 + f_2) / 2`.
     fn forward(&self, u: Tensor<4>) -> Tensor<4> {
-        let device = u.device();
-        let batch = u.dims()[0];
         let f1 = self.left.forward(u.clone());
         let f2 = self.right.forward(u);
-        if !device.is_autodiff() {
-            return (f1 + f2).mul_scalar(0.5);
-        }
-        let uniform = || Tensor::<4>::random([batch, 1, 1, 1], Distribution::Default, &device);
-        let (eta, eta_back) = (uniform(), uniform());
-        let diff = f1.clone() - f2.clone();
-        let backward_path = f2 + diff.clone() * eta_back.clone();
-        backward_path + (diff * (eta - eta_back)).detach()
+        shake(f1, f2)
     }
+}
+
+/// The shake-shake mix of two branch outputs: in training (autodiff device) the forward value is
+/// `η f_1 + (1 − η) f_2` and the gradient flows through `η' f_1 + (1 − η') f_2`, η, η' ~ U(0, 1)
+/// independent per image; at test time `(f_1 + f_2) / 2`.
+pub fn shake(f1: Tensor<4>, f2: Tensor<4>) -> Tensor<4> {
+    let device = f1.device();
+    if !device.is_autodiff() {
+        return (f1 + f2).mul_scalar(0.5);
+    }
+    let batch = f1.dims()[0];
+    let uniform = || Tensor::<4>::random([batch, 1, 1, 1], Distribution::Default, &device);
+    let (eta, eta_back) = (uniform(), uniform());
+    let diff = f1 - f2.clone();
+    let backward_path = f2 + diff.clone() * eta_back.clone();
+    backward_path + (diff * (eta - eta_back)).detach()
 }
 
 #[derive(Module, Debug)]

@@ -3,7 +3,7 @@
 
 mod branch;
 
-pub use branch::{Branch, BranchConfig, BranchKind};
+pub use branch::{Branch, BranchConfig, BranchKind, shake};
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};

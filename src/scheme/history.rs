@@ -74,6 +74,12 @@ impl History {
         self.advance(u_next);
     }
 
+    /// Replaces u_n by `f(u_n)` (e.g. noise injected after a step).
+    pub fn map_current(&mut self, f: impl FnOnce(Tensor<4>) -> Tensor<4>) {
+        let u = self.current.clone();
+        self.current = f(u);
+    }
+
     /// The newest state, u_n.
     pub fn into_current(self) -> Tensor<4> {
         self.current

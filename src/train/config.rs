@@ -79,6 +79,9 @@ pub enum Preset {
     PaperCifar10,
     /// CIFAR-100 LM-ResNet: lr 0.1, ÷10 at epochs 150 and 225, 300 epochs.
     PaperCifar100,
+    /// Stochastic-depth LM-ResNet on CIFAR-10: lr 0.1, ÷10 at epochs 250 and 375, 500 epochs,
+    /// with stochastic depth (p_L = 0.8 for depth ≤ 56, 0.5 deeper, as in the paper).
+    PaperSd,
 }
 
 impl Preset {
@@ -89,6 +92,16 @@ impl Preset {
             Self::PaperCifar100 => {
                 (300, Schedule::Step { milestones: vec![150, 225], gamma: 0.1 })
             }
+            Self::PaperSd => (500, Schedule::Step { milestones: vec![250, 375], gamma: 0.1 }),
+        }
+    }
+
+    /// Survival probability of the last block the recipe implies for a net of `blocks` blocks:
+    /// the paper uses p_L = 0.8 for LM-ResNet-56 (27 blocks) and 0.5 for LM-ResNet-110 (54).
+    pub fn p_last(self, blocks: usize) -> Option<f64> {
+        match self {
+            Self::PaperSd => Some(if blocks <= 27 { 0.8 } else { 0.5 }),
+            _ => None,
         }
     }
 
@@ -108,6 +121,18 @@ mod tests {
         assert!((lr(0) - 0.1).abs() < 1e-12 && (lr(79) - 0.1).abs() < 1e-12);
         assert!((lr(80) - 0.01).abs() < 1e-12 && (lr(119) - 0.01).abs() < 1e-12);
         assert!((lr(120) - 0.001).abs() < 1e-12 && (lr(159) - 0.001).abs() < 1e-12);
+    }
+
+    #[test]
+    fn paper_sd_recipe_is_500_epochs_with_the_papers_survival() {
+        let (epochs, s) = Preset::PaperSd.schedule();
+        assert_eq!(epochs, 500);
+        assert!((s.lr(0.1, 249, 0.0, 500) - 0.1).abs() < 1e-12);
+        assert!((s.lr(0.1, 250, 0.0, 500) - 0.01).abs() < 1e-12);
+        assert!((s.lr(0.1, 375, 0.0, 500) - 0.001).abs() < 1e-12);
+        assert_eq!(Preset::PaperSd.p_last(27), Some(0.8)); // LM-ResNet-56
+        assert_eq!(Preset::PaperSd.p_last(54), Some(0.5)); // LM-ResNet-110
+        assert_eq!(Preset::PaperCifar10.p_last(27), None);
     }
 
     #[test]

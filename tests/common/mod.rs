@@ -19,6 +19,7 @@ pub fn small_lm(in_channels: usize, width: usize) -> NetConfig {
         depths: vec![2, 2, 2],
         branch: BranchKind::Basic,
         scheme: SchemeConfig::lm_paper(),
+        noise: Default::default(),
     }
 }
 
@@ -90,6 +91,7 @@ pub fn tiny_lm(device: &burn::tensor::Device) -> odenet::Net {
         depths: vec![3, 3],
         branch: BranchKind::Basic,
         scheme: SchemeConfig::lm_paper(),
+        noise: Default::default(),
     }
     .init(device)
 }
