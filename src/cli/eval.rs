@@ -1,9 +1,7 @@
 use anyhow::Context;
 use clap::Args;
-use odenet::data::BatchLoader;
 use odenet::train::{self, TrainConfig, checkpoint};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -33,20 +31,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         .with_context(|| format!("no checkpoint '{}' in {}", args.checkpoint, args.run.display()))?;
     let device = train::parse_device(&config.device)?;
     let model = checkpoint::load_model(config.model.init(&device), &dir)?;
-    let split = train::load_data(&config)?;
-    let loader = BatchLoader::try_new(
-        Arc::new(split.test),
-        split.mean,
-        split.std,
-        args.batch_size,
-        odenet::data::Augment::none(),
-        false,
-        false,
-    )?;
-    let (loss, acc) = train::evaluate(&model, &loader, &device)?;
+    // The same test pipeline as training used (CIFAR/IDX/folders in memory, ImageNet lazily).
+    let loader = train::make_test_loader(&config, args.batch_size)?;
+    let (loss, acc) = train::evaluate(&model, loader.as_ref(), &device)?;
     let report = serde_json::json!({
         "run": args.run, "checkpoint": args.checkpoint, "model": config.model.name,
-        "test_images": loader.dataset().len(), "test_loss": loss, "test_acc": acc,
+        "test_images": loader.len(), "test_loss": loss, "test_acc": acc,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
