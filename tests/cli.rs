@@ -24,11 +24,12 @@ fn assert_clean_failure(args: &[&str], needle: &str) {
 #[test]
 fn help_explains_the_commands() {
     let t = text(&odenet(&["--help"]));
-    for cmd in ["train", "eval", "models", "download"] {
+    for cmd in ["train", "eval", "models", "download", "analyze", "report"] {
         assert!(t.contains(cmd), "{t}");
     }
     let t = text(&odenet(&["train", "--help"]));
     assert!(t.contains("--resume") && t.contains("--preset") && t.contains("paper-cifar10"), "{t}");
+    assert!(t.contains("--stochastic-depth") && t.contains("paper-sd") && t.contains("--noise"), "{t}");
 }
 
 #[test]
@@ -56,6 +57,8 @@ fn bad_input_fails_cleanly() {
     assert_clean_failure(&["train", "--data", "imagenet42"], "imagenet42");
     assert_clean_failure(&["train", "--data", "cifar10", "--data-dir", "/nonexistent/cifar"], "/nonexistent/cifar");
     assert_clean_failure(&["eval", "/nonexistent/run"], "run folder");
+    assert_clean_failure(&["train", "--stochastic-depth", "1.5"], "survival probability");
+    assert_clean_failure(&["train", "--noise", "pink"], "unknown --noise 'pink'");
     if !cfg!(feature = "cuda") {
         assert_clean_failure(&["train", "--data", "fashion-mnist", "--device", "cuda"], "without CUDA");
     }
