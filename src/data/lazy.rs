@@ -2,7 +2,7 @@
 //! each image is read, decoded and transformed when its batch is built.
 //!
 //! Batches are built on a background thread (images of one batch decoded in parallel
-//! with rayon) and handed over through a bounded queue of [`PREFETCH`] batches, so
+//! with rayon) and handed over through a bounded queue of [`PREFETCH`](super::PREFETCH) batches, so
 //! memory stays at a few batches whatever the dataset size.
 //!
 //! Errors: a file that cannot be read or decoded in the middle of an epoch does not
@@ -12,8 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::thread::JoinHandle;
+use super::prefetch::{Item, Prefetch};
 
 use image::RgbImage;
 use rand::SeedableRng;
@@ -27,8 +26,6 @@ use super::loader::{Batch, image_seed, order_seed};
 use super::source::{BatchIter, BatchSource};
 use super::transform::{Transform, apply_pipeline, normalize_rgb_into, output_size};
 
-/// Batches kept ready ahead of the trainer.
-pub const PREFETCH: usize = 3;
 
 /// The files of one split of an image folder with their labels (indices into `classes`).
 #[derive(Clone, Debug, PartialEq)]
@@ -285,35 +282,11 @@ impl ImageFolderLoader {
     /// the background thread. As for [`super::BatchLoader::epoch`], consume it from an
     /// ordinary thread, not from inside a rayon task.
     pub fn epoch(&self, epoch: usize, seed: u64) -> FolderEpochIter {
-        let job = FolderJob {
-            loader: self.clone(),
-            order: self.epoch_order(epoch, seed),
-            epoch,
-            seed,
-        };
-        let total = self.num_batches();
-        let (tx, rx) = sync_channel(PREFETCH);
-        let worker = job.clone();
-        match std::thread::Builder::new()
-            .name("odenet-folder-loader".into())
-            .spawn(move || worker.run(tx, total))
-        {
-            Ok(handle) => FolderEpochIter {
-                rx: Some(rx),
-                handle: Some(handle),
-                inline: None,
-                next: 0,
-                total,
-            },
-            // No thread available: build batches on the caller's thread instead.
-            Err(_) => FolderEpochIter {
-                rx: None,
-                handle: None,
-                inline: Some(job),
-                next: 0,
-                total,
-            },
-        }
+        let loader = self.clone();
+        let order = std::sync::Arc::new(self.epoch_order(epoch, seed));
+        Prefetch::spawn("odenet-folder-loader", self.num_batches(), move |b| {
+            loader.make_batch(&order, b, epoch, seed)
+        })
     }
 }
 
@@ -343,86 +316,16 @@ impl BatchSource for ImageFolderLoader {
     }
 }
 
-/// Everything needed to produce one epoch's batches.
-#[derive(Clone)]
-struct FolderJob {
-    loader: ImageFolderLoader,
-    order: Vec<usize>,
-    epoch: usize,
-    seed: u64,
-}
+/// Iterator over one epoch of an [`ImageFolderLoader`] (see [`ImageFolderLoader::epoch`]):
+/// `Ok(batch)`s and, if an image fails, one `Err` naming its file, after which it ends.
+pub type FolderEpochIter = Prefetch<Result<Batch, DataError>>;
 
-impl FolderJob {
-    fn batch(&self, b: usize) -> Result<Batch, DataError> {
-        self.loader
-            .make_batch(&self.order, b, self.epoch, self.seed)
+impl Item for Result<Batch, DataError> {
+    fn ends_stream(&self) -> bool {
+        self.is_err()
     }
 
-    /// Background producer; stops after an error or as soon as the receiver is gone.
-    fn run(self, tx: SyncSender<Result<Batch, DataError>>, total: usize) {
-        for b in 0..total {
-            let batch = self.batch(b);
-            let failed = batch.is_err();
-            if tx.send(batch).is_err() || failed {
-                return;
-            }
-        }
-    }
-}
-
-/// Iterator over one epoch of an [`ImageFolderLoader`] (see [`ImageFolderLoader::epoch`]).
-pub struct FolderEpochIter {
-    rx: Option<Receiver<Result<Batch, DataError>>>,
-    handle: Option<JoinHandle<()>>,
-    inline: Option<FolderJob>,
-    next: usize,
-    total: usize,
-}
-
-impl Iterator for FolderEpochIter {
-    type Item = Result<Batch, DataError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.next >= self.total {
-            return None;
-        }
-        let item = match (&self.rx, &self.inline) {
-            (Some(rx), _) => match rx.recv() {
-                Ok(item) => item,
-                // The producer is gone without sending everything: it panicked.
-                Err(_) => {
-                    self.next = self.total;
-                    return Some(Err(DataError::Config(
-                        "the image loader thread stopped unexpectedly".into(),
-                    )));
-                }
-            },
-            (None, Some(job)) => job.batch(self.next),
-            (None, None) => return None,
-        };
-        // After an error the epoch is over.
-        self.next = if item.is_ok() {
-            self.next + 1
-        } else {
-            self.total
-        };
-        Some(item)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(self.total.saturating_sub(self.next)))
-    }
-}
-
-impl std::iter::FusedIterator for FolderEpochIter {}
-
-impl Drop for FolderEpochIter {
-    fn drop(&mut self) {
-        // Closing the channel first makes a blocked producer's `send` fail, so the
-        // join below returns after at most one batch.
-        drop(self.rx.take());
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
+    fn producer_lost() -> Option<Self> {
+        Some(Err(DataError::Config("the image loader thread stopped unexpectedly".into())))
     }
 }

@@ -6,8 +6,7 @@
 //! through a bounded channel, so the trainer rarely waits for augmentation.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::thread::JoinHandle;
+use super::prefetch::{Item, Prefetch};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -17,9 +16,6 @@ use rayon::prelude::*;
 use super::augment::Augment;
 use super::dataset::ImageDataset;
 use super::error::DataError;
-
-/// Batches kept ready ahead of the trainer.
-const PREFETCH: usize = 3;
 
 /// One mini-batch: normalised NCHW images and integer labels.
 #[derive(Clone, Debug, PartialEq)]
@@ -199,103 +195,15 @@ impl BatchLoader {
     /// Consume it from an ordinary thread, not from inside a rayon task: the producer
     /// uses the rayon pool, and a pool worker blocked waiting on it could starve it.
     pub fn epoch(&self, epoch: usize, seed: u64) -> EpochIter {
-        let job = Job {
-            loader: self.clone(),
-            order: self.epoch_order(epoch, seed),
-            epoch,
-            seed,
-        };
-        let total = self.num_batches();
-        let (tx, rx) = sync_channel(PREFETCH);
-        let worker = job.clone();
-        match std::thread::Builder::new()
-            .name("odenet-loader".into())
-            .spawn(move || worker.run(tx, total))
-        {
-            Ok(handle) => EpochIter {
-                rx: Some(rx),
-                handle: Some(handle),
-                inline: None,
-                next: 0,
-                total,
-            },
-            // No thread available: produce batches on the caller's thread instead.
-            Err(_) => EpochIter {
-                rx: None,
-                handle: None,
-                inline: Some(job),
-                next: 0,
-                total,
-            },
-        }
-    }
-}
-
-/// Everything needed to produce one epoch's batches.
-#[derive(Clone)]
-struct Job {
-    loader: BatchLoader,
-    order: Vec<usize>,
-    epoch: usize,
-    seed: u64,
-}
-
-impl Job {
-    fn batch(&self, b: usize) -> Batch {
-        self.loader
-            .make_batch(&self.order, b, self.epoch, self.seed)
-    }
-
-    /// Background producer; stops as soon as the receiver is gone.
-    fn run(self, tx: SyncSender<Batch>, total: usize) {
-        for b in 0..total {
-            if tx.send(self.batch(b)).is_err() {
-                return;
-            }
-        }
+        let loader = self.clone();
+        let order = std::sync::Arc::new(self.epoch_order(epoch, seed));
+        Prefetch::spawn("odenet-loader", self.num_batches(), move |b| {
+            loader.make_batch(&order, b, epoch, seed)
+        })
     }
 }
 
 /// Iterator over one epoch's batches (see [`BatchLoader::epoch`]).
-pub struct EpochIter {
-    rx: Option<Receiver<Batch>>,
-    handle: Option<JoinHandle<()>>,
-    inline: Option<Job>,
-    next: usize,
-    total: usize,
-}
+pub type EpochIter = Prefetch<Batch>;
 
-impl Iterator for EpochIter {
-    type Item = Batch;
-
-    fn next(&mut self) -> Option<Batch> {
-        if self.next >= self.total {
-            return None;
-        }
-        let batch = match (&self.rx, &self.inline) {
-            (Some(rx), _) => rx.recv().ok()?,
-            (None, Some(job)) => job.batch(self.next),
-            (None, None) => return None,
-        };
-        self.next += 1;
-        Some(batch)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.total.saturating_sub(self.next);
-        (left, Some(left))
-    }
-}
-
-impl ExactSizeIterator for EpochIter {}
-
-impl Drop for EpochIter {
-    fn drop(&mut self) {
-        // Closing the channel first makes a blocked producer's `send` fail, so the
-        // join below returns after at most one batch.
-        drop(self.rx.take());
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
+impl Item for Batch {}

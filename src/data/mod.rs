@@ -19,6 +19,7 @@ mod folder;
 mod idx;
 mod lazy;
 mod loader;
+mod prefetch;
 mod source;
 mod transform;
 
@@ -34,7 +35,8 @@ pub use error::DataError;
 pub use extract::extract_tar_gz;
 pub use folder::load_folder;
 pub use idx::{FASHION_MNIST_CLASSES, load_idx_dir, read_idx_images, read_idx_labels};
-pub use lazy::{FolderEpochIter, ImageFolderFiles, ImageFolderLoader, ImageFolderSplit, PREFETCH, scan_folder};
+pub use lazy::{FolderEpochIter, ImageFolderFiles, ImageFolderLoader, ImageFolderSplit, scan_folder};
+pub use prefetch::{PREFETCH, Prefetch};
 pub use loader::{Batch, BatchLoader, EpochIter};
 pub use source::{BatchIter, BatchSource};
 pub use transform::{
