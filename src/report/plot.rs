@@ -5,6 +5,7 @@ use crate::analysis::Analysis;
 use crate::train::EpochMetrics;
 use anyhow::{Context, Result};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor;
@@ -357,14 +358,7 @@ fn k_chart(root: &Area, title: &str, series: &[KSeries]) -> Result<()> {
         frac,
         [(false, false), (true, false), (false, true), (true, true)],
     );
-    chart
-        .configure_series_labels()
-        .position(corner)
-        .label_font((SANS, 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .draw()
-        .map_err(pe)?;
+    draw_series_legend(&mut chart, corner)?;
     Ok(())
 }
 
@@ -519,14 +513,7 @@ fn params_chart(root: &Area, title: &str, points: &[ParamPoint]) -> Result<()> {
         frac,
         [(true, true), (true, false), (false, true), (false, false)],
     );
-    chart
-        .configure_series_labels()
-        .position(corner)
-        .label_font((SANS, 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .draw()
-        .map_err(pe)?;
+    draw_series_legend(&mut chart, corner)?;
 
     // Run labels right of the final-error markers, moved up or down to avoid each other.
     let style = TextStyle::from((SANS, 15).into_font()).color(&RGBColor(40, 40, 40));
@@ -559,6 +546,21 @@ fn params_chart(root: &Area, title: &str, points: &[ParamPoint]) -> Result<()> {
 
 /// The corner of the plot whose legend-sized box covers the fewest of `pts` (data coordinates);
 /// `w`, `h`: the legend's size as fractions of the plot; ties go to the first of `prefer`.
+/// The boxed series legend of a chart, placed at `corner`.
+fn draw_series_legend<'a, 'b: 'a>(
+    chart: &mut ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    corner: SeriesLabelPosition,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(corner)
+        .label_font((SANS, 15))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .draw()
+        .map_err(pe)
+}
+
 fn emptiest_corner(
     pts: &[(f64, f64)],
     (x0, x1): (f64, f64),
