@@ -18,6 +18,7 @@
 //! models, [`data`] the datasets, [`train`] the trainer.
 
 pub mod analysis;
+pub mod bench;
 pub mod data;
 pub mod net;
 pub mod nn;

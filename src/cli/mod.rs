@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand, each mapping flags to a library call.
 
 mod analyze;
+mod bench;
 mod download;
 mod eval;
 mod models;
@@ -32,6 +33,8 @@ pub enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Figures (curves, k_n by block, error vs parameters) and a table over run folders.
     Report(report::ReportArgs),
+    /// Time training and inference steps on synthetic data (images/s, ms/step).
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -42,5 +45,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Download(a) => download::run(a),
         Command::Analyze(a) => analyze::run(a),
         Command::Report(a) => report::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }

@@ -1,0 +1,71 @@
+use clap::Args;
+use odenet::bench::{self, BenchMode, BenchOptions, BenchReport};
+use odenet::zoo;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Architecture from the registry (see `odenet models`).
+    #[arg(long, default_value = "lm-resnet20")]
+    model: String,
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Untimed steps after the first (separately timed) one.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// train (forward, loss, backward, SGD step), infer (forward, eval mode) or both.
+    #[arg(long, value_enum, default_value = "train")]
+    mode: BenchMode,
+    /// Height and width of the synthetic images.
+    #[arg(long, default_value_t = 32)]
+    image_size: usize,
+    #[arg(long, default_value_t = 3)]
+    in_channels: usize,
+    #[arg(long, default_value_t = 10)]
+    classes: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Train mode: also report forward / backward / optimizer milliseconds apart.
+    #[arg(long)]
+    breakdown: bool,
+    /// One JSON object per mode (one a line) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let config = zoo::create(&args.model, args.in_channels, args.classes)?;
+    let opts = BenchOptions {
+        device: args.device,
+        batch_size: args.batch_size,
+        image_size: args.image_size,
+        warmup: args.warmup,
+        steps: args.steps,
+        mode: args.mode,
+        seed: args.seed,
+        breakdown: args.breakdown,
+    };
+    let reports = bench::run(&config, &opts)?;
+    if args.json {
+        for r in &reports {
+            println!("{}", serde_json::to_string(r)?);
+        }
+    } else {
+        println!("{}", BenchReport::header());
+        for r in &reports {
+            println!("{}", r.line());
+            if let Some(p) = r.phases_ms {
+                println!(
+                    "  forward {:.2} ms, backward {:.2} ms, optimizer {:.2} ms",
+                    p.forward, p.backward, p.optimizer
+                );
+            }
+        }
+    }
+    Ok(())
+}
