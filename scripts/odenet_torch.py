@@ -102,6 +102,8 @@ class SchemeSpec:
     b: tuple[float, ...] = ()
     trainable: bool = False
     tableau: Tableau | None = None
+    order: int = 2  # "poly": u + F(u) + ... + F^order(u)
+    iterations: int = 2  # "backward-euler": fixed-point iterations of z = u + F(z)
 
 
 EULER = SchemeSpec("forward-euler")
@@ -110,6 +112,8 @@ AB2 = SchemeSpec("multistep", a=(1.0, 0.0), b=(1.5, -0.5))
 LEAPFROG = SchemeSpec("multistep", a=(0.0, 1.0), b=(2.0, 0.0))
 HEUN2 = SchemeSpec("runge-kutta", tableau=HEUN2_TABLEAU)
 RK4 = SchemeSpec("runge-kutta", tableau=RK4_TABLEAU)
+POLYNET = SchemeSpec("poly", order=2)
+BACKWARD_EULER2 = SchemeSpec("backward-euler", iterations=2)
 
 
 def adams_bashforth(m: int) -> tuple[list[float], list[float]]:
@@ -263,7 +267,7 @@ class Scheme(nn.Module):
         self.spec = spec
         steps = max(blocks - 1, 0)
         self.lm_k = self.ms_a = self.ms_b = None
-        if spec.rule in ("forward-euler", "runge-kutta") or steps == 0:
+        if spec.rule in ("forward-euler", "runge-kutta", "poly", "backward-euler") or steps == 0:
             pass
         elif spec.rule == "linear-two-step":
             lo, hi = spec.k_init
@@ -295,6 +299,19 @@ class Scheme(nn.Module):
             return
         fu = f(u)
         fs.append(fu)
+        if self.spec.rule == "poly":  # PolyNet: u + F(u) + F(F(u)) + ...
+            term, total = fu, u + fu
+            for _ in range(1, max(self.spec.order, 1)):
+                term = f(term)
+                total = total + term
+            states.append(total)
+            return
+        if self.spec.rule == "backward-euler":  # fixed-point iterations of z = u + F(z)
+            z = u + fu
+            for _ in range(1, max(self.spec.iterations, 1)):
+                z = u + f(z)
+            states.append(z)
+            return
         if self.spec.rule == "multistep":
             states.append(self.multistep(n, states, fs))
         elif self.lm_k is not None:
@@ -440,7 +457,8 @@ REGISTRY["lm-shake-resnet26-2x32d"] = lambda: shake26(LM_PAPER)
 REGISTRY["resnext50-32x4d"] = lambda: imagenet((3, 4, 6, 3), resnext(32, 4), EULER, "resnext50-32x4d")
 REGISTRY["lm-resnext50-32x4d"] = lambda: imagenet((3, 4, 6, 3), resnext(32, 4), LM_PAPER, "lm-resnext50-32x4d")
 for _family, _scheme in (("ab2-resnet", AB2), ("leapfrog-resnet", LEAPFROG),
-                         ("rk2-resnet", HEUN2), ("rk4-resnet", RK4)):
+                         ("rk2-resnet", HEUN2), ("rk4-resnet", RK4),
+                         ("poly-resnet", POLYNET), ("implicit-resnet", BACKWARD_EULER2)):
     REGISTRY[f"{_family}20"] = (lambda f, sc: lambda: cifar(f, 20, sc))(_family, _scheme)
 
 

@@ -140,7 +140,7 @@ fn resnet20_with(name: &str, scheme: SchemeConfig) -> NetConfig {
     NetConfig { name: name.to_string(), scheme, ..cifar(20, SchemeConfig::ForwardEuler) }
 }
 
-fn scheme_variants() -> [ModelEntry; 4] {
+fn scheme_variants() -> [ModelEntry; 6] {
     [
         ModelEntry {
             name: "ab2-resnet20",
@@ -161,6 +161,16 @@ fn scheme_variants() -> [ModelEntry; 4] {
             name: "rk4-resnet20",
             doc: "ResNet-20 body, classical RK4: each block's branch evaluated 4 times",
             build: || resnet20_with("rk4-resnet20", SchemeConfig::rk4()),
+        },
+        ModelEntry {
+            name: "poly-resnet20",
+            doc: "ResNet-20 body, PolyNet poly block u + F(u) + F(F(u)) (truncated backward Euler)",
+            build: || resnet20_with("poly-resnet20", SchemeConfig::polynet()),
+        },
+        ModelEntry {
+            name: "implicit-resnet20",
+            doc: "ResNet-20 body, backward Euler by 2 fixed-point iterations of z = u + F(z)",
+            build: || resnet20_with("implicit-resnet20", SchemeConfig::BackwardEuler { iterations: 2 }),
         },
     ]
 }

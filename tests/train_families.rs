@@ -26,8 +26,12 @@ fn narrow(name: &str, branch: BranchKind, scheme: SchemeConfig, stem: StemKind) 
 }
 
 fn learns(model: NetConfig, min_acc: f64) {
+    learns_in(model, min_acc, 1);
+}
+
+fn learns_in(model: NetConfig, min_acc: f64, epochs: usize) {
     let name = model.name.clone();
-    let config = config(model, fashion(Some(300), Some(100)), 1, 32);
+    let config = config(model, fashion(Some(300), Some(100)), epochs, 32);
     let summary = fit(&config, &run_dir(&format!("family-{name}")), &FitOptions::default())
         .expect("training runs");
     eprintln!("{name}: test accuracy {:.4}", summary.final_test_acc);
@@ -51,6 +55,15 @@ fn imagenet_stem_lm_resnet_learns() {
 fn adams_bashforth_and_runge_kutta_nets_learn() {
     learns(narrow("ab2", BranchKind::Basic, SchemeConfig::ab2(), StemKind::Cifar), 0.35);
     learns(narrow("rk2", BranchKind::Basic, SchemeConfig::heun2(), StemKind::Cifar), 0.35);
+}
+
+#[test]
+fn polynet_and_backward_euler_nets_learn() {
+    // The poly block feeds F's output back into F (shared weights and BN statistics): it learns
+    // more slowly than the others, so it gets two epochs.
+    learns_in(narrow("poly", BranchKind::Basic, SchemeConfig::polynet(), StemKind::Cifar), 0.35, 2);
+    let implicit = SchemeConfig::BackwardEuler { iterations: 2 };
+    learns(narrow("implicit", BranchKind::Basic, implicit, StemKind::Cifar), 0.35);
 }
 
 #[test]

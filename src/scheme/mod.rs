@@ -14,6 +14,7 @@
 //! n ≥ 1 of the stage are taken by [`Scheme::step`] on a [`History`] owned by the stage loop.
 
 mod history;
+pub mod implicit;
 mod multistep;
 pub mod stability;
 mod tableau;
@@ -58,9 +59,19 @@ pub enum SchemeConfig {
     /// u_{n+1} = u_n + Σ_i b_i k_i, k_i = f_n(u_n + Σ_j a_ij k_j): block n evaluates its branch
     /// once per stage of the tableau (shared weights), see [`Tableau`].
     RungeKutta { tableau: Tableau },
+    /// PolyNet: u_{n+1} = u_n + F(u_n) + F²(u_n) + … + F^order(u_n), a truncated Neumann series
+    /// of the backward-Euler step (I − F)^{-1} u_n; order 2 is the paper's poly block.
+    Poly { order: usize },
+    /// Backward Euler u_{n+1} = u_n + F(u_{n+1}) by `iterations` fixed-point iterations from u_n.
+    BackwardEuler { iterations: usize },
 }
 
 impl SchemeConfig {
+    /// PolyNet's poly block u + F(u) + F(F(u)).
+    pub fn polynet() -> Self {
+        Self::Poly { order: 2 }
+    }
+
     /// The paper's LM rule: scalar k_n ~ U[−0.1, 0].
     pub fn lm_paper() -> Self {
         Self::LinearTwoStep { k_init: [-0.1, 0.0], per_channel: false }
@@ -98,6 +109,10 @@ impl SchemeConfig {
             Self::LinearTwoStep { .. } => "linear two-step (LM, trainable k_n)".into(),
             Self::Multistep(m) => m.describe(),
             Self::RungeKutta { tableau } => tableau.describe(),
+            Self::Poly { order } => format!("PolyNet, order-{order} truncated backward Euler"),
+            Self::BackwardEuler { iterations } => {
+                format!("backward Euler, {iterations} fixed-point iterations")
+            }
         }
     }
 
@@ -109,6 +124,7 @@ impl SchemeConfig {
             Self::LinearTwoStep { k_init: [lo, hi], .. } => lm_report(0.5 * (lo + hi)),
             Self::Multistep(m) => m.report(),
             Self::RungeKutta { tableau } => tableau.report(),
+            Self::Poly { .. } | Self::BackwardEuler { .. } => SchemeReport::one_step(1),
         }
     }
 
@@ -154,6 +170,9 @@ impl SchemeConfig {
                 scheme.rule = Rule::Multistep(m.clone());
             }
             Self::RungeKutta { tableau } => scheme.rule = Rule::RungeKutta(tableau.clone()),
+            // At least one evaluation of F: order/iterations 0 would drop the branch entirely.
+            Self::Poly { order } => scheme.rule = Rule::Poly((*order).max(1)),
+            Self::BackwardEuler { iterations } => scheme.rule = Rule::FixedPoint((*iterations).max(1)),
         }
         scheme
     }
@@ -177,6 +196,10 @@ pub enum Rule {
     Euler,
     Multistep(Multistep),
     RungeKutta(Tableau),
+    /// PolyNet's truncated Neumann series of this order.
+    Poly(usize),
+    /// Backward Euler by this many fixed-point iterations.
+    FixedPoint(usize),
 }
 
 /// The trainable part of a stepping rule and the rule itself; parameter-free for fixed rules.
@@ -222,9 +245,14 @@ impl Scheme {
     /// # Shapes
     /// - states in `history` and `f`'s input/output: `[batch, C, H, W]`
     pub fn step(&self, n: usize, history: &mut History, f: impl Fn(Tensor<4>) -> Tensor<4>) {
-        if let Rule::RungeKutta(tableau) = &self.rule {
-            let (k1, next) = tableau.step(history.current(), f);
-            history.push(k1, next);
+        let evaluated = match &self.rule {
+            Rule::RungeKutta(tableau) => Some(tableau.step(history.current(), &f)),
+            Rule::Poly(order) => Some(implicit::poly_step(history.current(), *order, &f)),
+            Rule::FixedPoint(m) => Some(implicit::fixed_point_step(history.current(), *m, &f)),
+            _ => None,
+        };
+        if let Some((f_n, next)) = evaluated {
+            history.push(f_n, next);
             return;
         }
         let u = history.current().clone();

@@ -1,0 +1,76 @@
+//! PolyNet and backward Euler: the poly block by hand, the fixed-point iteration against the exact
+//! implicit step, and backward Euler's first order on u' = λu.
+
+use burn::prelude::*;
+use odenet::scheme::implicit::{fixed_point_step, poly_step};
+use odenet::scheme::{History, SchemeConfig};
+
+fn t(v: f32, device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(vec![v, 2.0 * v], [1, 2, 1, 1]), device)
+}
+
+fn vals(x: Tensor<4>) -> Vec<f32> {
+    x.into_data().try_to_vec::<f32>().expect("f32")
+}
+
+#[test]
+fn poly_block_and_fixed_point_by_hand() {
+    let d = Device::flex();
+    let half = |u: Tensor<4>| u.mul_scalar(0.5);
+    // u + F u + F² u with F = ½: 1.75 u; order 3: 1.875 u.
+    let (f1, next) = poly_step(&t(1.0, &d), 2, half);
+    assert_eq!(vals(f1), vec![0.5, 1.0]);
+    assert_eq!(vals(next), vec![1.75, 3.5]);
+    assert_eq!(vals(poly_step(&t(1.0, &d), 3, half).1), vec![1.875, 3.75]);
+    // Fixed point: 1 iteration is forward Euler, 2 iterations equal the poly block for linear F.
+    assert_eq!(vals(fixed_point_step(&t(1.0, &d), 1, half).1), vec![1.5, 3.0]);
+    assert_eq!(vals(fixed_point_step(&t(1.0, &d), 2, half).1), vec![1.75, 3.5]);
+}
+
+#[test]
+fn fixed_point_iteration_converges_to_the_backward_euler_step() {
+    let d = Device::flex();
+    // F = hλ with hλ = −0.5 (a contraction): the implicit step is u / (1 − hλ) = u / 1.5.
+    let f = |u: Tensor<4>| u.mul_scalar(-0.5);
+    for (iterations, tol) in [(2, 0.2), (10, 1e-3), (40, 1e-6)] {
+        let got = vals(fixed_point_step(&t(1.0, &d), iterations, f).1);
+        let want = [1.0 / 1.5, 2.0 / 1.5];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < tol, "{iterations} iterations: {g} vs {w}");
+        }
+    }
+}
+
+#[test]
+fn backward_euler_is_first_order_through_the_scheme() {
+    // u' = −u on [0, 1], N steps of h = 1/N through Scheme::step (converged fixed point).
+    let d = Device::flex();
+    let scheme = SchemeConfig::BackwardEuler { iterations: 60 }.init(2, 2, &d);
+    let error = |n: usize| {
+        let h = 1.0 / n as f32;
+        let mut history = History::new(t(1.0, &d), scheme.history_len());
+        for step in 1..=n {
+            scheme.step(step, &mut history, |u| u.mul_scalar(-h));
+        }
+        let u = vals(history.into_current())[0] as f64;
+        (u - (-1.0f64).exp()).abs()
+    };
+    let (e1, e2) = (error(16), error(32));
+    let order = (e1 / e2).log2();
+    assert!((order - 1.0).abs() < 0.15, "observed order {order} (errors {e1}, {e2})");
+    // The poly block is a truncation of the same step: close to it for small h.
+    let poly = SchemeConfig::polynet().init(2, 2, &d);
+    let mut history = History::new(t(1.0, &d), 1);
+    poly.step(1, &mut history, |u| u.mul_scalar(-0.1));
+    let got = vals(history.into_current())[0];
+    assert!((got - 1.0 / 1.1).abs() < 2e-3, "poly step {got} vs backward Euler {}", 1.0 / 1.1);
+}
+
+#[test]
+fn implicit_schemes_round_trip_through_json() {
+    for scheme in [SchemeConfig::polynet(), SchemeConfig::BackwardEuler { iterations: 3 }] {
+        let json = serde_json::to_string(&scheme).expect("serialise");
+        assert_eq!(serde_json::from_str::<SchemeConfig>(&json).expect("parse"), scheme, "{json}");
+    }
+    assert!(SchemeConfig::polynet().describe().contains("PolyNet"));
+}
