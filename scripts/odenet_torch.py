@@ -64,7 +64,7 @@ class BranchSpec:
     base_width: int = 64
 
     def out_channels(self, width: int) -> int:
-        return width if self.kind in ("basic", "shake") else width * self.expansion
+        return width if self.kind in ("basic", "shake", "coupled") else width * self.expansion
 
 
 BASIC = BranchSpec("basic")
@@ -243,11 +243,29 @@ class ShakeShake(nn.Module):
 SHAKE = BranchSpec("shake")
 
 
+class Coupled(nn.Module):
+    """RevNet: half-width basic fields F (``f``) and G (``g``). As a plain field [F(x), G(y)]."""
+
+    def __init__(self, c_in: int, width: int, stride: int):
+        super().__init__()
+        self.f = Basic(max(c_in // 2, 1), max(width // 2, 1), stride)
+        self.g = Basic(max(c_in // 2, 1), max(width // 2, 1), stride)
+
+    def forward(self, u: Tensor) -> Tensor:
+        x, y = u.chunk(2, dim=1)
+        return torch.cat([self.f(x), self.g(y)], dim=1)
+
+
+COUPLED = BranchSpec("coupled")
+
+
 def make_branch(spec: BranchSpec, c_in: int, width: int, stride: int) -> nn.Module:
     if spec.kind == "basic":
         return Basic(c_in, width, stride)
     if spec.kind == "shake":
         return ShakeShake(c_in, width, stride)
+    if spec.kind == "coupled":
+        return Coupled(c_in, width, stride)
     if spec.kind == "bottleneck":
         return Bottleneck(c_in, width, stride, spec)
     raise ValueError(f"unknown branch kind {spec.kind!r}")
@@ -267,7 +285,8 @@ class Scheme(nn.Module):
         self.spec = spec
         steps = max(blocks - 1, 0)
         self.lm_k = self.ms_a = self.ms_b = None
-        if spec.rule in ("forward-euler", "runge-kutta", "poly", "backward-euler") or steps == 0:
+        if spec.rule in ("forward-euler", "runge-kutta", "poly", "backward-euler",
+                         "coupled-euler") or steps == 0:
             pass
         elif spec.rule == "linear-two-step":
             lo, hi = spec.k_init
@@ -359,6 +378,11 @@ class Stage(nn.Module):
         f0 = self.branches[0](u)
         states, fs = [shortcut, shortcut + f0], [f0]
         for i, f in enumerate(self.branches[1:], start=1):
+            if self.scheme.spec.rule == "coupled-euler":  # RevNet: x += F(y); y += G(x)
+                x, y = states[-1].chunk(2, dim=1)
+                x = x + f.f(y)
+                states.append(torch.cat([x, y + f.g(x)], dim=1))
+                continue
             self.scheme.step(i, states, fs, f)
         return states[-1]
 
@@ -454,6 +478,9 @@ def shake26(scheme: SchemeSpec) -> NetConfig:
 
 REGISTRY["shake-resnet26-2x32d"] = lambda: shake26(EULER)
 REGISTRY["lm-shake-resnet26-2x32d"] = lambda: shake26(LM_PAPER)
+REGISTRY["revnet20"] = lambda: NetConfig(
+    name="revnet20", in_channels=3, num_classes=10, stem_width=32, widths=(32, 64, 128),
+    depths=(3, 3, 3), branch=COUPLED, scheme=SchemeSpec("coupled-euler"))
 REGISTRY["resnext50-32x4d"] = lambda: imagenet((3, 4, 6, 3), resnext(32, 4), EULER, "resnext50-32x4d")
 REGISTRY["lm-resnext50-32x4d"] = lambda: imagenet((3, 4, 6, 3), resnext(32, 4), LM_PAPER, "lm-resnext50-32x4d")
 for _family, _scheme in (("ab2-resnet", AB2), ("leapfrog-resnet", LEAPFROG),

@@ -2,7 +2,7 @@
 
 use crate::nn::{BnReluConv, Branch, BranchConfig, BranchKind};
 use crate::scheme::noise::{NoiseConfig, StageNoise};
-use crate::scheme::{History, Scheme, SchemeConfig};
+use crate::scheme::{History, Rule, Scheme, SchemeConfig};
 use burn::prelude::*;
 
 /// A stage of the network.
@@ -89,9 +89,32 @@ impl Stage {
         history.push(f0, u1);
         history.map_current(|u| self.noise.inject(u));
         for (i, f) in rest.iter().enumerate() {
-            self.scheme.step(i + 1, &mut history, |u| field(i + 1, f, u));
+            match (f, &self.scheme.rule) {
+                // RevNet: the scheme needs the two fields separately (not stochastic-depth aware).
+                (Branch::Coupled(c), Rule::Coupled) => {
+                    self.scheme.step_coupled(&mut history, |y| c.f(y), |x| c.g(x))
+                }
+                _ => self.scheme.step(i + 1, &mut history, |u| field(i + 1, f, u)),
+            }
             history.map_current(|u| self.noise.inject(u));
         }
         history.into_current()
+    }
+}
+
+impl Stage {
+    /// The stage input's image after the first (non-reversible) step, reconstructed from the
+    /// stage output by inverting every coupled step: exact for a RevNet stage in evaluation
+    /// mode. `None` when the stage is not a coupled (RevNet) stage.
+    pub fn invert_coupled_steps(&self, output: Tensor<4>) -> Option<Tensor<4>> {
+        if !matches!(self.scheme.rule, Rule::Coupled) {
+            return None;
+        }
+        let mut u = output;
+        for branch in self.branches.iter().skip(1).rev() {
+            let Branch::Coupled(c) = branch else { return None };
+            u = crate::scheme::coupled::coupled_inverse(u, |y| c.f(y), |x| c.g(x));
+        }
+        Some(u)
     }
 }

@@ -116,6 +116,24 @@ fn shake26(scheme: SchemeConfig) -> NetConfig {
     }
 }
 
+/// RevNet-20 (Gomez et al. 2017) as coupled forward Euler: 3 stages of 3 blocks of widths
+/// 32/64/128, each block two half-width basic branches F, G; the first block of a stage is the
+/// non-reversible transition.
+fn revnet20() -> NetConfig {
+    NetConfig {
+        name: "revnet20".into(),
+        in_channels: 3,
+        num_classes: 10,
+        stem_width: 32,
+        stem: StemKind::Cifar,
+        widths: vec![32, 64, 128],
+        depths: vec![3, 3, 3],
+        branch: BranchKind::Coupled,
+        scheme: SchemeConfig::CoupledEuler,
+        noise: Default::default(),
+    }
+}
+
 /// A forward-Euler entry and its LM twin, built by `$build(args…, scheme)`.
 macro_rules! pair {
     ($name:literal, $what:literal, $build:ident($($arg:expr),*)) => {
@@ -195,6 +213,11 @@ pub fn models() -> Vec<ModelEntry> {
     .into_iter()
     .flatten()
     .chain(scheme_variants())
+    .chain([ModelEntry {
+        name: "revnet20",
+        doc: "RevNet-20: coupled forward Euler x += F(y), y += G(x), exactly invertible",
+        build: revnet20,
+    }])
     .collect()
 }
 

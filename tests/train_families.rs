@@ -67,6 +67,11 @@ fn polynet_and_backward_euler_nets_learn() {
 }
 
 #[test]
+fn revnet_learns() {
+    learns(narrow("revnet", BranchKind::Coupled, SchemeConfig::CoupledEuler, StemKind::Cifar), 0.35);
+}
+
+#[test]
 fn shake_shake_net_learns() {
     learns(narrow("shake", BranchKind::ShakeShake, SchemeConfig::lm_paper(), StemKind::Cifar), 0.35);
 }

@@ -20,6 +20,10 @@ pub enum BranchKind {
     /// η ~ U(0, 1) per image in the forward pass and an independent η' in the backward pass;
     /// `(f_1 + f_2) / 2` at test time. An SDE with drift (f_1 + f_2)/2 and diffusion (f_1 − f_2)/√12.
     ShakeShake,
+    /// RevNet: two basic branches F and G on the two channel halves (each of half the stage
+    /// width). As a plain field (a stage's first, non-reversible step) it is [F(x), G(y)]; under
+    /// the coupled scheme the stage steps x += F(y), y += G(x).
+    Coupled,
 }
 
 impl BranchKind {
@@ -34,7 +38,7 @@ impl BranchKind {
     /// Channels coming out of a stage of this width.
     pub fn out_channels(&self, width: usize) -> usize {
         match self {
-            Self::Basic | Self::ShakeShake => width,
+            Self::Basic | Self::ShakeShake | Self::Coupled => width,
             Self::Bottleneck { expansion, .. } => width * expansion,
         }
     }
@@ -59,6 +63,14 @@ impl BranchConfig {
         match self.kind {
             BranchKind::Basic => Branch::Basic(basic()),
             BranchKind::ShakeShake => Branch::ShakeShake(ShakeShake { left: basic(), right: basic() }),
+            BranchKind::Coupled => {
+                let half = |c: usize| (c / 2).max(1);
+                let part = || Basic {
+                    a: BnReluConv::new([half(c_in), half(w)], 3, s, 1, device),
+                    b: BnReluConv::new([half(w), half(w)], 3, 1, 1, device),
+                };
+                Branch::Coupled(Coupled { f: part(), g: part() })
+            }
             BranchKind::Bottleneck { expansion, groups, base_width } => {
                 let mid = groups * (w * base_width / 64);
                 Branch::Bottleneck(Bottleneck {
@@ -77,6 +89,34 @@ pub enum Branch {
     Basic(Basic),
     Bottleneck(Bottleneck),
     ShakeShake(ShakeShake),
+    Coupled(Coupled),
+}
+
+/// RevNet's pair of half-width fields.
+#[derive(Module, Debug)]
+pub struct Coupled {
+    pub f: Basic,
+    pub g: Basic,
+}
+
+impl Coupled {
+    /// F on a half-width state.
+    pub fn f(&self, y: Tensor<4>) -> Tensor<4> {
+        self.f.forward(y)
+    }
+
+    /// G on a half-width state.
+    pub fn g(&self, x: Tensor<4>) -> Tensor<4> {
+        self.g.forward(x)
+    }
+
+    /// The block-diagonal field [F(x), G(y)] of a non-reversible (transition) step.
+    fn forward(&self, u: Tensor<4>) -> Tensor<4> {
+        let half = u.dims()[1] / 2;
+        let x = u.clone().narrow(1, 0, half);
+        let y = u.narrow(1, half, half);
+        Tensor::cat(vec![self.f.forward(x), self.g.forward(y)], 1)
+    }
 }
 
 #[derive(Module, Debug)]
@@ -137,6 +177,7 @@ impl Branch {
         match self {
             Self::Basic(b) => b.forward(u),
             Self::ShakeShake(b) => b.forward(u),
+            Self::Coupled(b) => b.forward(u),
             Self::Bottleneck(b) => b.c.forward(b.b.forward(b.a.forward(u))),
         }
     }

@@ -13,6 +13,7 @@
 //! multistep solver starts with a one-step method (diffrax `LeapfrogMidpoint.init`). Steps
 //! n ≥ 1 of the stage are taken by [`Scheme::step`] on a [`History`] owned by the stage loop.
 
+pub mod coupled;
 mod history;
 pub mod implicit;
 mod multistep;
@@ -64,6 +65,10 @@ pub enum SchemeConfig {
     Poly { order: usize },
     /// Backward Euler u_{n+1} = u_n + F(u_{n+1}) by `iterations` fixed-point iterations from u_n.
     BackwardEuler { iterations: usize },
+    /// RevNet: forward Euler on the coupled system ẋ = F(y), ẏ = G(x) of the two channel halves,
+    /// x_{n+1} = x_n + F(y_n), y_{n+1} = y_n + G(x_{n+1}); exactly invertible. Needs
+    /// [`crate::nn::BranchKind::Coupled`] branches.
+    CoupledEuler,
 }
 
 impl SchemeConfig {
@@ -113,6 +118,7 @@ impl SchemeConfig {
             Self::BackwardEuler { iterations } => {
                 format!("backward Euler, {iterations} fixed-point iterations")
             }
+            Self::CoupledEuler => "coupled forward Euler (RevNet, reversible)".into(),
         }
     }
 
@@ -124,7 +130,9 @@ impl SchemeConfig {
             Self::LinearTwoStep { k_init: [lo, hi], .. } => lm_report(0.5 * (lo + hi)),
             Self::Multistep(m) => m.report(),
             Self::RungeKutta { tableau } => tableau.report(),
-            Self::Poly { .. } | Self::BackwardEuler { .. } => SchemeReport::one_step(1),
+            Self::Poly { .. } | Self::BackwardEuler { .. } | Self::CoupledEuler => {
+                SchemeReport::one_step(1)
+            }
         }
     }
 
@@ -173,6 +181,7 @@ impl SchemeConfig {
             // At least one evaluation of F: order/iterations 0 would drop the branch entirely.
             Self::Poly { order } => scheme.rule = Rule::Poly((*order).max(1)),
             Self::BackwardEuler { iterations } => scheme.rule = Rule::FixedPoint((*iterations).max(1)),
+            Self::CoupledEuler => scheme.rule = Rule::Coupled,
         }
         scheme
     }
@@ -200,6 +209,8 @@ pub enum Rule {
     Poly(usize),
     /// Backward Euler by this many fixed-point iterations.
     FixedPoint(usize),
+    /// RevNet's coupled Euler step (taken by [`Scheme::step_coupled`]).
+    Coupled,
 }
 
 /// The trainable part of a stepping rule and the rule itself; parameter-free for fixed rules.
@@ -267,6 +278,18 @@ impl Scheme {
             }
             _ => u + fu,
         };
+        history.advance(next);
+    }
+
+    /// One RevNet step on the channel halves with the block's two fields F and G (see
+    /// [`coupled`]); the F(y_n) evaluation is recorded as this step's f.
+    pub fn step_coupled(
+        &self,
+        history: &mut History,
+        f: impl Fn(Tensor<4>) -> Tensor<4>,
+        g: impl Fn(Tensor<4>) -> Tensor<4>,
+    ) {
+        let next = coupled::coupled_step(history.current().clone(), f, g);
         history.advance(next);
     }
 

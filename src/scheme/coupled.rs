@@ -1,0 +1,39 @@
+//! RevNet as forward Euler on a coupled system (Lu et al. 2018, §1; Gomez et al. 2017).
+//!
+//! The state is split into two channel halves u = [x, y] and stepped in Gauss–Seidel order
+//! (symplectic Euler) on `ẋ = F(y)`, `ẏ = G(x)`:
+//! `x_{n+1} = x_n + F(y_n)`, `y_{n+1} = y_n + G(x_{n+1})`.
+//! The step is exactly invertible, `y_n = y_{n+1} − G(x_{n+1})`, `x_n = x_{n+1} − F(y_n)`, which
+//! is what lets a reversible network recompute activations instead of storing them.
+
+use burn::prelude::*;
+
+/// The two channel halves of a state `[batch, C, H, W]` (C even).
+fn halves(u: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    let half = u.dims()[1] / 2;
+    (u.clone().narrow(1, 0, half), u.narrow(1, half, half))
+}
+
+/// One coupled forward-Euler step; `f` and `g` act on half-width states.
+pub fn coupled_step(
+    u: Tensor<4>,
+    f: impl Fn(Tensor<4>) -> Tensor<4>,
+    g: impl Fn(Tensor<4>) -> Tensor<4>,
+) -> Tensor<4> {
+    let (x, y) = halves(u);
+    let x_next = x + f(y.clone());
+    let y_next = y + g(x_next.clone());
+    Tensor::cat(vec![x_next, y_next], 1)
+}
+
+/// The exact inverse of [`coupled_step`]: recovers u_n from u_{n+1}.
+pub fn coupled_inverse(
+    u_next: Tensor<4>,
+    f: impl Fn(Tensor<4>) -> Tensor<4>,
+    g: impl Fn(Tensor<4>) -> Tensor<4>,
+) -> Tensor<4> {
+    let (x_next, y_next) = halves(u_next);
+    let y = y_next - g(x_next.clone());
+    let x = x_next - f(y.clone());
+    Tensor::cat(vec![x, y], 1)
+}
