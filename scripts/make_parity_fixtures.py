@@ -9,7 +9,7 @@ Generated with torch 2.15.0 (CPU), safetensors 0.8.0, numpy 2.4.6. Outputs:
 * ``tests/fixtures/parity_<name>.safetensors`` for resnet20, lm-resnet20, a small LM-ResNeXt
   (``lm-resnext-tiny``, see ``tiny_resnext``), ab2-resnet20, leapfrog-resnet20, rk2-resnet20 and
   the same small LM-ResNeXt with other weights (``lm-resnext-tiny-b``, a known gradient
-  discrepancy, see tests/parity_pytorch.rs) and poly-resnet20 (3 channels, 10 classes; all built from one RNG stream in this order, so adding
+  discrepancy, see tests/parity_pytorch.rs), poly-resnet20 and fractal-resnet20 (3 channels, 10 classes; all built from one RNG stream in this order, so adding
   a model at the end leaves the earlier files unchanged), all fp32 except ``fixture.labels`` (int64):
   - every model tensor under its odenet (Rust) path, BN running statistics as they are AFTER the
     one train-mode forward below (what the eval comparison must use);
@@ -45,7 +45,7 @@ import odenet_torch as ot  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "fixtures"
 MODELS = ["resnet20", "lm-resnet20", "lm-resnext-tiny", "ab2-resnet20", "leapfrog-resnet20",
-          "rk2-resnet20", "lm-resnext-tiny-b", "poly-resnet20"]
+          "rk2-resnet20", "lm-resnext-tiny-b", "poly-resnet20", "fractal-resnet20"]
 
 
 def tiny_resnext(name: str = "lm-resnext-tiny") -> "ot.NetConfig":
@@ -99,7 +99,8 @@ def fixture(name: str, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tens
 
     out = ot.to_odenet_state(model)  # running stats are now the post-step ones
     grads = ot.to_odenet_state(model, {n: p.grad for n, p in model.named_parameters()})
-    wanted = GRADS + [p for p in grads if p.endswith("scheme.lm_k")]
+    wanted = [p for p in GRADS if p in grads] + [
+        p for p in grads if p.endswith(("scheme.lm_k", "scheme.fractal_k", ".f1.a.conv.weight"))]
     for path in wanted:
         out[f"fixture.grad.{path}"] = grads[path]
     for prefix, calls in batch_stats.items():

@@ -64,7 +64,7 @@ class BranchSpec:
     base_width: int = 64
 
     def out_channels(self, width: int) -> int:
-        return width if self.kind in ("basic", "shake", "coupled") else width * self.expansion
+        return width if self.kind in ("basic", "shake", "coupled", "pair") else width * self.expansion
 
 
 BASIC = BranchSpec("basic")
@@ -259,6 +259,21 @@ class Coupled(nn.Module):
 COUPLED = BranchSpec("coupled")
 
 
+class Pair(nn.Module):
+    """FractalNet: two full-width basic branches f1, f2. As a plain field: f2(f1(u))."""
+
+    def __init__(self, c_in: int, width: int, stride: int):
+        super().__init__()
+        self.f1 = Basic(c_in, width, stride)
+        self.f2 = Basic(width, width, 1)
+
+    def forward(self, u: Tensor) -> Tensor:
+        return self.f2(self.f1(u))
+
+
+PAIR = BranchSpec("pair")
+
+
 def make_branch(spec: BranchSpec, c_in: int, width: int, stride: int) -> nn.Module:
     if spec.kind == "basic":
         return Basic(c_in, width, stride)
@@ -266,6 +281,8 @@ def make_branch(spec: BranchSpec, c_in: int, width: int, stride: int) -> nn.Modu
         return ShakeShake(c_in, width, stride)
     if spec.kind == "coupled":
         return Coupled(c_in, width, stride)
+    if spec.kind == "pair":
+        return Pair(c_in, width, stride)
     if spec.kind == "bottleneck":
         return Bottleneck(c_in, width, stride, spec)
     raise ValueError(f"unknown branch kind {spec.kind!r}")
@@ -285,8 +302,12 @@ class Scheme(nn.Module):
         self.spec = spec
         steps = max(blocks - 1, 0)
         self.lm_k = self.ms_a = self.ms_b = None
-        if spec.rule in ("forward-euler", "runge-kutta", "poly", "backward-euler",
-                         "coupled-euler") or steps == 0:
+        self.fractal_k = None
+        if spec.rule == "fractal-rk2":
+            if steps > 0:  # learned (k1, k2, k3) per step, from (1/2, 1/2, 1)
+                self.fractal_k = nn.Parameter(torch.tensor([[0.5, 0.5, 1.0]] * steps))
+        elif spec.rule in ("forward-euler", "runge-kutta", "poly", "backward-euler",
+                           "coupled-euler") or steps == 0:
             pass
         elif spec.rule == "linear-two-step":
             lo, hi = spec.k_init
@@ -378,6 +399,12 @@ class Stage(nn.Module):
         f0 = self.branches[0](u)
         states, fs = [shortcut, shortcut + f0], [f0]
         for i, f in enumerate(self.branches[1:], start=1):
+            if self.scheme.spec.rule == "fractal-rk2":  # k1 x + k2 z + f2(z), z = k3 x + f1(x)
+                x = states[-1]
+                k1, k2, k3 = (self.scheme.fractal_k[i - 1, j] for j in range(3))
+                z = k3 * x + f.f1(x)
+                states.append(k1 * x + k2 * z + f.f2(z))
+                continue
             if self.scheme.spec.rule == "coupled-euler":  # RevNet: x += F(y); y += G(x)
                 x, y = states[-1].chunk(2, dim=1)
                 x = x + f.f(y)
@@ -478,6 +505,8 @@ def shake26(scheme: SchemeSpec) -> NetConfig:
 
 REGISTRY["shake-resnet26-2x32d"] = lambda: shake26(EULER)
 REGISTRY["lm-shake-resnet26-2x32d"] = lambda: shake26(LM_PAPER)
+REGISTRY["fractal-resnet20"] = lambda: replace(
+    cifar("fractal-resnet", 20, SchemeSpec("fractal-rk2")), branch=PAIR)
 REGISTRY["revnet20"] = lambda: NetConfig(
     name="revnet20", in_channels=3, num_classes=10, stem_width=32, widths=(32, 64, 128),
     depths=(3, 3, 3), branch=COUPLED, scheme=SchemeSpec("coupled-euler"))

@@ -94,6 +94,9 @@ impl Stage {
                 (Branch::Coupled(c), Rule::Coupled) => {
                     self.scheme.step_coupled(&mut history, |y| c.f(y), |x| c.g(x))
                 }
+                (Branch::Pair(p), Rule::Fractal(_)) => {
+                    self.scheme.step_fractal(i + 1, &mut history, |x| p.f1(x), |z| p.f2(z))
+                }
                 _ => self.scheme.step(i + 1, &mut history, |u| field(i + 1, f, u)),
             }
             history.map_current(|u| self.noise.inject(u));

@@ -214,6 +214,16 @@ pub fn models() -> Vec<ModelEntry> {
     .flatten()
     .chain(scheme_variants())
     .chain([ModelEntry {
+        name: "fractal-resnet20",
+        doc: "ResNet-20 body with FractalNet RK2 blocks k1 x + k2 z + f2(z), z = k3 x + f1(x), k learned",
+        build: || NetConfig {
+            name: "fractal-resnet20".into(),
+            branch: BranchKind::Pair,
+            scheme: SchemeConfig::FractalRk2 { k: [0.5, 0.5, 1.0], trainable: true },
+            ..cifar(20, SchemeConfig::ForwardEuler)
+        },
+    }])
+    .chain([ModelEntry {
         name: "revnet20",
         doc: "RevNet-20: coupled forward Euler x += F(y), y += G(x), exactly invertible",
         build: revnet20,

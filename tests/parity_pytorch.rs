@@ -389,6 +389,11 @@ fn poly_resnet20_eval_logits_match_pytorch() {
 }
 
 #[test]
+fn fractal_resnet20_train_step_matches_pytorch() {
+    check_train("fractal-resnet20");
+}
+
+#[test]
 fn every_registry_model_has_pytorchs_parameter_count() {
     let text = std::fs::read_to_string(fixtures().join("param_counts.json")).unwrap();
     let expected: BTreeMap<String, usize> = serde_json::from_str(&text).unwrap();

@@ -74,3 +74,19 @@ fn implicit_schemes_round_trip_through_json() {
     }
     assert!(SchemeConfig::polynet().describe().contains("PolyNet"));
 }
+
+#[test]
+fn fractal_block_by_hand_and_as_heun() {
+    use odenet::scheme::fractal::fractal_step;
+    let d = Device::flex();
+    let k = |a: f32, b: f32, c: f32| [a, b, c].map(|v| Tensor::<4>::full([1, 1, 1, 1], v, &d));
+    // x = 1, f1 = 2x, f2 = 3z, (k1, k2, k3) = (0.5, 2, −1): z = −1 + 2 = 1; x' = 0.5 + 2 + 3 = 5.5.
+    let (f1x, next) = fractal_step(&t(1.0, &d), k(0.5, 2.0, -1.0), |x| x.mul_scalar(2.0), |z| z.mul_scalar(3.0));
+    assert_eq!(vals(f1x), vec![2.0, 4.0]);
+    assert_eq!(vals(next), vec![5.5, 11.0]);
+    // (½, ½, 1) with f2 = ½ f1 is Heun: x + ½ f(x) + ½ f(x + f(x)); f = −0.1 x → 0.905 x.
+    let f = |x: Tensor<4>| x.mul_scalar(-0.1);
+    let heun = vals(fractal_step(&t(1.0, &d), k(0.5, 0.5, 1.0), f, |z| f(z).mul_scalar(0.5)).1);
+    let want = 1.0 - 0.05 + 0.5 * (-0.1 * 0.9);
+    assert!((heun[0] - want).abs() < 1e-6, "{heun:?} vs {want}");
+}

@@ -67,6 +67,12 @@ fn polynet_and_backward_euler_nets_learn() {
 }
 
 #[test]
+fn fractal_net_learns() {
+    let fractal = SchemeConfig::FractalRk2 { k: [0.5, 0.5, 1.0], trainable: true };
+    learns(narrow("fractal", BranchKind::Pair, fractal, StemKind::Cifar), 0.35);
+}
+
+#[test]
 fn revnet_learns() {
     learns(narrow("revnet", BranchKind::Coupled, SchemeConfig::CoupledEuler, StemKind::Cifar), 0.35);
 }

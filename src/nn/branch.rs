@@ -24,6 +24,9 @@ pub enum BranchKind {
     /// width). As a plain field (a stage's first, non-reversible step) it is [F(x), G(y)]; under
     /// the coupled scheme the stage steps x += F(y), y += G(x).
     Coupled,
+    /// FractalNet: two full-width basic branches f1, f2 for the two stages of its RK2-like block.
+    /// As a plain field (a stage's first step) it is f2(f1(u)).
+    Pair,
 }
 
 impl BranchKind {
@@ -38,7 +41,7 @@ impl BranchKind {
     /// Channels coming out of a stage of this width.
     pub fn out_channels(&self, width: usize) -> usize {
         match self {
-            Self::Basic | Self::ShakeShake | Self::Coupled => width,
+            Self::Basic | Self::ShakeShake | Self::Coupled | Self::Pair => width,
             Self::Bottleneck { expansion, .. } => width * expansion,
         }
     }
@@ -63,6 +66,13 @@ impl BranchConfig {
         match self.kind {
             BranchKind::Basic => Branch::Basic(basic()),
             BranchKind::ShakeShake => Branch::ShakeShake(ShakeShake { left: basic(), right: basic() }),
+            BranchKind::Pair => Branch::Pair(Pair {
+                f1: basic(),
+                f2: Basic {
+                    a: BnReluConv::new([w, w], 3, 1, 1, device),
+                    b: BnReluConv::new([w, w], 3, 1, 1, device),
+                },
+            }),
             BranchKind::Coupled => {
                 let half = |c: usize| (c / 2).max(1);
                 let part = || Basic {
@@ -90,6 +100,24 @@ pub enum Branch {
     Bottleneck(Bottleneck),
     ShakeShake(ShakeShake),
     Coupled(Coupled),
+    Pair(Pair),
+}
+
+/// FractalNet's two branches of one block.
+#[derive(Module, Debug)]
+pub struct Pair {
+    pub f1: Basic,
+    pub f2: Basic,
+}
+
+impl Pair {
+    pub fn f1(&self, x: Tensor<4>) -> Tensor<4> {
+        self.f1.forward(x)
+    }
+
+    pub fn f2(&self, z: Tensor<4>) -> Tensor<4> {
+        self.f2.forward(z)
+    }
 }
 
 /// RevNet's pair of half-width fields.
@@ -178,6 +206,7 @@ impl Branch {
             Self::Basic(b) => b.forward(u),
             Self::ShakeShake(b) => b.forward(u),
             Self::Coupled(b) => b.forward(u),
+            Self::Pair(p) => p.f2.forward(p.f1.forward(u)),
             Self::Bottleneck(b) => b.c.forward(b.b.forward(b.a.forward(u))),
         }
     }

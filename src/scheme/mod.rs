@@ -14,6 +14,7 @@
 //! n ≥ 1 of the stage are taken by [`Scheme::step`] on a [`History`] owned by the stage loop.
 
 pub mod coupled;
+pub mod fractal;
 mod history;
 pub mod implicit;
 mod multistep;
@@ -69,6 +70,10 @@ pub enum SchemeConfig {
     /// x_{n+1} = x_n + F(y_n), y_{n+1} = y_n + G(x_{n+1}); exactly invertible. Needs
     /// [`crate::nn::BranchKind::Coupled`] branches.
     CoupledEuler,
+    /// FractalNet's RK2-like block x_{n+1} = k1·x + k2·(k3·x + f1(x)) + f2(k3·x + f1(x)) with two
+    /// branches per block ([`crate::nn::BranchKind::Pair`]); `k` = (k1, k2, k3) at initialisation,
+    /// one learned triple per step when `trainable`. (½, ½, 1) is Heun's method for f2 = ½ f1.
+    FractalRk2 { k: [f64; 3], trainable: bool },
 }
 
 impl SchemeConfig {
@@ -119,6 +124,10 @@ impl SchemeConfig {
                 format!("backward Euler, {iterations} fixed-point iterations")
             }
             Self::CoupledEuler => "coupled forward Euler (RevNet, reversible)".into(),
+            Self::FractalRk2 { trainable, .. } => {
+                let k = if *trainable { "learned" } else { "fixed" };
+                format!("FractalNet two-stage RK2 ({k} k1, k2, k3)")
+            }
         }
     }
 
@@ -133,6 +142,7 @@ impl SchemeConfig {
             Self::Poly { .. } | Self::BackwardEuler { .. } | Self::CoupledEuler => {
                 SchemeReport::one_step(1)
             }
+            Self::FractalRk2 { .. } => SchemeReport::one_step(2),
         }
     }
 
@@ -182,6 +192,14 @@ impl SchemeConfig {
             Self::Poly { order } => scheme.rule = Rule::Poly((*order).max(1)),
             Self::BackwardEuler { iterations } => scheme.rule = Rule::FixedPoint((*iterations).max(1)),
             Self::CoupledEuler => scheme.rule = Rule::Coupled,
+            Self::FractalRk2 { k, trainable } => {
+                if *trainable && steps > 0 {
+                    let rows: Vec<f32> = (0..steps).flat_map(|_| k.map(|v| v as f32)).collect();
+                    let t = Tensor::from_data(TensorData::new(rows, [steps, 3]), device);
+                    scheme.fractal_k = Some(Param::from_tensor(t));
+                }
+                scheme.rule = Rule::Fractal(*k);
+            }
         }
         scheme
     }
@@ -211,6 +229,8 @@ pub enum Rule {
     FixedPoint(usize),
     /// RevNet's coupled Euler step (taken by [`Scheme::step_coupled`]).
     Coupled,
+    /// FractalNet's block with these fixed (k1, k2, k3) (taken by [`Scheme::step_fractal`]).
+    Fractal([f64; 3]),
 }
 
 /// The trainable part of a stepping rule and the rule itself; parameter-free for fixed rules.
@@ -223,6 +243,8 @@ pub struct Scheme {
     pub ms_a: Option<Param<Tensor<2>>>,
     /// As `ms_a`, for the b_j.
     pub ms_b: Option<Param<Tensor<2>>>,
+    /// Learned FractalNet coefficients, `[steps, 3]` rows (k1, k2, k3) for steps 1 … blocks − 1.
+    pub fractal_k: Option<Param<Tensor<2>>>,
     #[module(skip)]
     pub rule: Rule,
 }
@@ -230,7 +252,7 @@ pub struct Scheme {
 impl Scheme {
     /// Forward Euler, no parameters.
     pub fn euler() -> Self {
-        Self { lm_k: None, ms_a: None, ms_b: None, rule: Rule::Euler }
+        Self { lm_k: None, ms_a: None, ms_b: None, fractal_k: None, rule: Rule::Euler }
     }
 
     /// The LM rule with the given k (`[steps, 1 or C]`, row n − 1 for step n).
@@ -291,6 +313,25 @@ impl Scheme {
     ) {
         let next = coupled::coupled_step(history.current().clone(), f, g);
         history.advance(next);
+    }
+
+    /// One FractalNet step n ≥ 1 with the block's two branches (see [`fractal`]).
+    pub fn step_fractal(
+        &self,
+        n: usize,
+        history: &mut History,
+        f1: impl Fn(Tensor<4>) -> Tensor<4>,
+        f2: impl Fn(Tensor<4>) -> Tensor<4>,
+    ) {
+        let x = history.current().clone();
+        let device = x.device();
+        let k = match (&self.fractal_k, &self.rule) {
+            (Some(k), _) => [0, 1, 2].map(|j| k.val().slice([n - 1..n, j..j + 1]).reshape([1, 1, 1, 1])),
+            (None, Rule::Fractal(k)) => k.map(|v| Tensor::full([1, 1, 1, 1], v, &device)),
+            (None, _) => [1.0, 0.0, 1.0].map(|v| Tensor::full([1, 1, 1, 1], v, &device)),
+        };
+        let (f_n, next) = fractal::fractal_step(&x, k, f1, f2);
+        history.push(f_n, next);
     }
 
     /// Σ a_j u_{n−j} + Σ b_j f_{n−j}, with Adams–Bashforth start-up while the history is short
