@@ -7,7 +7,6 @@ use burn::module::Param;
 use burn::prelude::*;
 use common::run_dir;
 use odenet::analysis::{self, coefficients};
-use odenet::nn::BranchKind;
 use odenet::report::plot;
 use odenet::train::checkpoint::{self, TrainState};
 use odenet::train::{EpochMetrics, TrainConfig};
@@ -27,18 +26,7 @@ fn text(o: &Output) -> (String, String) {
 
 /// 2 stages of 3 basic blocks: LM steps at blocks 2, 3 (stage 0) and 5, 6 (stage 1).
 fn tiny(name: &str, scheme: SchemeConfig) -> NetConfig {
-    NetConfig {
-        name: name.into(),
-        in_channels: 1,
-        num_classes: 3,
-        stem_width: 4,
-        stem: Default::default(),
-        widths: vec![4, 8],
-        depths: vec![3, 3],
-        branch: BranchKind::Basic,
-        scheme,
-        noise: Default::default(),
-    }
+    common::tiny_config(name, scheme)
 }
 
 fn train_config(model: NetConfig, epochs: usize) -> TrainConfig {

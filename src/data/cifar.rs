@@ -114,13 +114,7 @@ fn class_names(path: &Path, default: &[&str]) -> Result<Vec<String>, DataError> 
     if !path.exists() {
         return Ok(default.iter().map(|s| s.to_string()).collect());
     }
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    let names: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
+    let names = super::dataset::read_name_list(path)?;
     if names.len() != default.len() {
         return Err(DataError::invalid(
             path,

@@ -212,3 +212,9 @@ pub fn channel_stats(data: &ImageDataset) -> (Vec<f32>, Vec<f32>) {
     }
     (mean, std)
 }
+
+/// The non-empty, trimmed lines of a class-name list file (`batches.meta.txt`, `classes.txt`).
+pub(crate) fn read_name_list(path: &std::path::Path) -> Result<Vec<String>, DataError> {
+    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+}

@@ -52,13 +52,7 @@ fn class_order(root: &Path, folders: &[String]) -> Result<Vec<String>, DataError
     if !list.is_file() {
         return Ok(folders.to_vec());
     }
-    let text = std::fs::read_to_string(&list).map_err(|e| DataError::io(&list, e))?;
-    let names: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
+    let names = super::dataset::read_name_list(&list)?;
     let mut sorted = names.clone();
     sorted.sort();
     if sorted != folders {

@@ -79,10 +79,11 @@ impl Drop for Scratch {
     }
 }
 
-/// A tiny LM network (1 input channel, 3 classes, 2 stages of 3 blocks) for exact checks.
-pub fn tiny_lm(device: &burn::tensor::Device) -> odenet::Net {
+/// A tiny network (1 input channel, 3 classes, 2 stages of 3 basic blocks): with the LM rule its
+/// two-step updates are blocks 2, 3 (stage 0) and 5, 6 (stage 1).
+pub fn tiny_config(name: &str, scheme: SchemeConfig) -> NetConfig {
     NetConfig {
-        name: "tiny-lm".into(),
+        name: name.into(),
         in_channels: 1,
         num_classes: 3,
         stem_width: 4,
@@ -90,8 +91,12 @@ pub fn tiny_lm(device: &burn::tensor::Device) -> odenet::Net {
         widths: vec![4, 8],
         depths: vec![3, 3],
         branch: BranchKind::Basic,
-        scheme: SchemeConfig::lm_paper(),
+        scheme,
         noise: Default::default(),
     }
-    .init(device)
+}
+
+/// [`tiny_config`] with the paper's LM rule, built on `device`, for exact checks.
+pub fn tiny_lm(device: &burn::tensor::Device) -> odenet::Net {
+    tiny_config("tiny-lm", SchemeConfig::lm_paper()).init(device)
 }
