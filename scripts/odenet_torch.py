@@ -507,9 +507,10 @@ REGISTRY["shake-resnet26-2x32d"] = lambda: shake26(EULER)
 REGISTRY["lm-shake-resnet26-2x32d"] = lambda: shake26(LM_PAPER)
 REGISTRY["fractal-resnet20"] = lambda: replace(
     cifar("fractal-resnet", 20, SchemeSpec("fractal-rk2")), branch=PAIR)
-REGISTRY["revnet20"] = lambda: NetConfig(
-    name="revnet20", in_channels=3, num_classes=10, stem_width=32, widths=(32, 64, 128),
-    depths=(3, 3, 3), branch=COUPLED, scheme=SchemeSpec("coupled-euler"))
+for _depth in (20, 56, 110):
+    REGISTRY[f"revnet{_depth}"] = (lambda d: lambda: NetConfig(
+        name=f"revnet{d}", in_channels=3, num_classes=10, stem_width=32, widths=(32, 64, 128),
+        depths=((d - 2) // 6,) * 3, branch=COUPLED, scheme=SchemeSpec("coupled-euler")))(_depth)
 REGISTRY["resnext50-32x4d"] = lambda: imagenet((3, 4, 6, 3), resnext(32, 4), EULER, "resnext50-32x4d")
 REGISTRY["lm-resnext50-32x4d"] = lambda: imagenet((3, 4, 6, 3), resnext(32, 4), LM_PAPER, "lm-resnext50-32x4d")
 for _family, _scheme in (("ab2-resnet", AB2), ("leapfrog-resnet", LEAPFROG),

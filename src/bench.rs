@@ -68,6 +68,8 @@ pub struct BenchOptions {
     /// Train mode: also time forward, backward and optimizer step apart (a device sync between
     /// them; costs a little on a GPU, nothing measurable on the CPU).
     pub breakdown: bool,
+    /// Train mode: RevNet reversible backward (coupled stages recomputed, not stored).
+    pub reversible: bool,
 }
 
 impl Default for BenchOptions {
@@ -81,6 +83,7 @@ impl Default for BenchOptions {
             mode: BenchMode::Train,
             seed: 0,
             breakdown: false,
+            reversible: false,
         }
     }
 }
@@ -178,6 +181,7 @@ fn train_config(model: &NetConfig, opts: &BenchOptions) -> TrainConfig {
         batch_size: opts.batch_size,
         seed: opts.seed,
         device: opts.device.clone(),
+        reversible: opts.reversible,
     }
 }
 
@@ -272,18 +276,23 @@ fn run_one(config: &NetConfig, opts: &BenchOptions, device: &Device, mode: Bench
             let mut report = time_steps(config, opts, device, mode, || {
                 let m = model.take().expect("the model is put back after every step");
                 let t0 = Instant::now();
-                let loss = loss_fn.forward(m.forward(x.clone()), y.clone());
-                if opts.breakdown {
-                    sync(&train_device)?;
-                }
-                let t1 = Instant::now();
-                let grads = GradientsParams::from_grads(loss.backward(), &m);
+                let (value, grads, t1) = if opts.reversible {
+                    let (_, value, grads) = crate::reversible::loss_and_grads(&m, x.clone(), y.clone());
+                    (value, grads, Instant::now())
+                } else {
+                    let loss = loss_fn.forward(m.forward(x.clone()), y.clone());
+                    if opts.breakdown {
+                        sync(&train_device)?;
+                    }
+                    let t1 = Instant::now();
+                    let grads = GradientsParams::from_grads(loss.backward(), &m);
+                    (loss.into_scalar::<f32>(), grads, t1)
+                };
                 if opts.breakdown {
                     sync(&train_device)?;
                 }
                 let t2 = Instant::now();
                 let m = optim.step(lr, m, grads);
-                let value: f32 = loss.into_scalar::<f32>();
                 model = Some(m);
                 sync(&train_device)?;
                 if opts.breakdown {

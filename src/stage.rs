@@ -106,11 +106,17 @@ impl Stage {
 }
 
 impl Stage {
+    /// Whether every step after the first is an exactly invertible coupled (RevNet) step.
+    pub fn invertible(&self) -> bool {
+        matches!(self.scheme.rule, Rule::Coupled)
+            && self.branches.iter().skip(1).all(|b| matches!(b, Branch::Coupled(_)))
+    }
+
     /// The stage input's image after the first (non-reversible) step, reconstructed from the
     /// stage output by inverting every coupled step: exact for a RevNet stage in evaluation
     /// mode. `None` when the stage is not a coupled (RevNet) stage.
     pub fn invert_coupled_steps(&self, output: Tensor<4>) -> Option<Tensor<4>> {
-        if !matches!(self.scheme.rule, Rule::Coupled) {
+        if !self.invertible() {
             return None;
         }
         let mut u = output;

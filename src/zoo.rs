@@ -116,18 +116,18 @@ fn shake26(scheme: SchemeConfig) -> NetConfig {
     }
 }
 
-/// RevNet-20 (Gomez et al. 2017) as coupled forward Euler: 3 stages of 3 blocks of widths
+/// RevNet-{6n+2} (Gomez et al. 2017) as coupled forward Euler: 3 stages of n blocks of widths
 /// 32/64/128, each block two half-width basic branches F, G; the first block of a stage is the
 /// non-reversible transition.
-fn revnet20() -> NetConfig {
+fn revnet(depth: usize) -> NetConfig {
     NetConfig {
-        name: "revnet20".into(),
+        name: format!("revnet{depth}"),
         in_channels: 3,
         num_classes: 10,
         stem_width: 32,
         stem: StemKind::Cifar,
         widths: vec![32, 64, 128],
-        depths: vec![3, 3, 3],
+        depths: vec![(depth - 2) / 6; 3],
         branch: BranchKind::Coupled,
         scheme: SchemeConfig::CoupledEuler,
         noise: Default::default(),
@@ -223,11 +223,23 @@ pub fn models() -> Vec<ModelEntry> {
             ..cifar(20, SchemeConfig::ForwardEuler)
         },
     }])
-    .chain([ModelEntry {
-        name: "revnet20",
-        doc: "RevNet-20: coupled forward Euler x += F(y), y += G(x), exactly invertible",
-        build: revnet20,
-    }])
+    .chain([
+        ModelEntry {
+            name: "revnet20",
+            doc: "RevNet-20: coupled forward Euler x += F(y), y += G(x), exactly invertible",
+            build: || revnet(20),
+        },
+        ModelEntry {
+            name: "revnet56",
+            doc: "RevNet-56: coupled forward Euler, 3x9 blocks; train with --reversible",
+            build: || revnet(56),
+        },
+        ModelEntry {
+            name: "revnet110",
+            doc: "RevNet-110: coupled forward Euler, 3x18 blocks; train with --reversible",
+            build: || revnet(110),
+        },
+    ])
     .collect()
 }
 

@@ -73,8 +73,19 @@ fn fractal_net_learns() {
 }
 
 #[test]
-fn revnet_learns() {
+fn revnet_learns_with_stored_and_with_recomputed_activations() {
     learns(narrow("revnet", BranchKind::Coupled, SchemeConfig::CoupledEuler, StemKind::Cifar), 0.35);
+    let model = narrow("revnet-reversible", BranchKind::Coupled, SchemeConfig::CoupledEuler, StemKind::Cifar);
+    let mut config = config(model, fashion(Some(300), Some(100)), 1, 32);
+    config.reversible = true;
+    let summary = fit(&config, &run_dir("family-revnet-reversible"), &FitOptions::default())
+        .expect("reversible training runs");
+    assert!(summary.final_test_acc > 0.35, "reversible: {:.4}", summary.final_test_acc);
+    // Not a RevNet: a clear error.
+    let mut wrong = config.clone();
+    wrong.model = narrow("plain", BranchKind::Basic, SchemeConfig::ForwardEuler, StemKind::Cifar);
+    let err = fit(&wrong, &run_dir("family-not-reversible"), &FitOptions::default()).expect_err("no");
+    assert!(format!("{err:#}").contains("needs a RevNet model"), "{err:#}");
 }
 
 #[test]

@@ -33,6 +33,10 @@ pub struct BenchArgs {
     /// Train mode: also report forward / backward / optimizer milliseconds apart.
     #[arg(long)]
     breakdown: bool,
+    /// Train mode, RevNet models: recompute coupled stages in the backward pass instead of
+    /// storing their activations (compare peak memory with and without).
+    #[arg(long)]
+    reversible: bool,
     /// One JSON object per mode (one a line) instead of a table.
     #[arg(long)]
     json: bool,
@@ -49,6 +53,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         mode: args.mode,
         seed: args.seed,
         breakdown: args.breakdown,
+        reversible: args.reversible,
     };
     let reports = bench::run(&config, &opts)?;
     if args.json {

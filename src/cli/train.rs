@@ -60,6 +60,10 @@ pub struct TrainArgs {
     /// Inject noise after every block in training: gaussian or uniform (official code: U(0, σ)).
     #[arg(long)]
     noise: Option<String>,
+    /// RevNet models: recompute coupled stages in the backward pass instead of storing their
+    /// activations (memory that does not grow with depth, at the cost of extra compute).
+    #[arg(long)]
+    reversible: bool,
     /// Scale σ of the injected noise.
     #[arg(long, default_value_t = 0.001)]
     noise_sigma: f64,
@@ -189,6 +193,7 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         batch_size: args.batch_size,
         seed: args.seed,
         device: args.device.clone(),
+        reversible: args.reversible,
     })
 }
 

@@ -70,6 +70,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// `cpu` or `cuda[:N]`.
     pub device: String,
+    /// RevNet models: recompute coupled stages in the backward pass instead of storing their
+    /// activations ([`crate::reversible`]).
+    #[serde(default)]
+    pub reversible: bool,
 }
 
 /// Named recipes from the paper (§5 of docs/paper.md).

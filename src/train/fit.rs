@@ -205,6 +205,9 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
     }
 
     let mut model = config.model.init(&train_device);
+    if config.reversible && !crate::reversible::is_reversible(&model) {
+        bail!("--reversible needs a RevNet model (coupled stages), and {} is not one", config.model.name);
+    }
     let mut optim = optimizer(config);
     let mut state = TrainState { epochs_done: 0, best_test_acc: 0.0, best_epoch: 0 };
     if opts.resume {
@@ -240,9 +243,14 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
             waiting += wait_start.elapsed().as_secs_f64();
             lr = config.schedule.lr(config.optim.lr, epoch, step as f64 / steps as f64, config.epochs);
             let (x, y) = to_tensors(&batch, &train_device);
-            let logits = model.forward(x);
-            let loss = loss_fn.forward(logits.clone(), y.clone());
-            let loss_value: f32 = loss.clone().into_scalar::<f32>();
+            let (logits, loss_value, grads) = if config.reversible {
+                crate::reversible::loss_and_grads(&model, x, y.clone())
+            } else {
+                let logits = model.forward(x);
+                let loss = loss_fn.forward(logits.clone(), y.clone());
+                let loss_value: f32 = loss.clone().into_scalar::<f32>();
+                (logits, loss_value, GradientsParams::from_grads(loss.backward(), &model))
+            };
             if !loss_value.is_finite() {
                 bail!(
                     "the loss became {loss_value} at epoch {} step {step} (lr {lr}); the last good \
@@ -252,7 +260,6 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
                 );
             }
             let hits = count_correct(logits, y);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
             let n = batch.labels.len();
             loss_sum += loss_value as f64 * n as f64;

@@ -49,6 +49,7 @@ pub fn config(model: NetConfig, data: DataConfig, epochs: usize, batch_size: usi
         batch_size,
         seed: 0,
         device: "cpu".into(),
+        reversible: false,
     }
 }
 
