@@ -259,3 +259,10 @@ fn trainable_multistep_learns_per_step_deviations_starting_at_the_rule() {
         assert!((x - y).abs() < 1e-5, "{a:?} vs {b:?}");
     }
 }
+
+#[test]
+fn explicit_bdf2_is_consistent_zero_stable_second_order() {
+    let r = SchemeConfig::bdf2_explicit().report();
+    assert!(r.consistent && r.zero_stable, "{r:?}");
+    assert_eq!(r.order, 2);
+}

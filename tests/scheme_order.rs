@@ -141,6 +141,7 @@ fn classical_rk4_is_fourth_order() {
 fn adams_bashforth_orders() {
     // Behind the network's Euler first step (starting error O(h^2)) AB2 keeps order 2 …
     assert_order("AB2 (Euler start)", &build(SchemeConfig::ab2()), Start::Euler, 2.0);
+    assert_order("explicit BDF2 (Euler start)", &build(SchemeConfig::bdf2_explicit()), Start::Euler, 2.0);
     // … AB3 needs a starting value accurate to O(h^3) (then AB2 start-up, then AB3) …
     assert_order("AB3 (exact start)", &build(SchemeConfig::ab3()), Start::Exact, 3.0);
     // … and is held to order 2 by the Euler start, as at the start of a network stage.

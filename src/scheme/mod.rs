@@ -97,6 +97,11 @@ impl SchemeConfig {
         Self::Multistep(Multistep::ab3())
     }
 
+    /// Explicit BDF2, `u_{n+1} = 4/3 u_n − 1/3 u_{n−1} + 2/3 (2 f_n − f_{n−1})`.
+    pub fn bdf2_explicit() -> Self {
+        Self::Multistep(Multistep::bdf2_explicit())
+    }
+
     /// Leapfrog / midpoint rule of Chang et al., `u_{n+1} = u_{n−1} + 2 f_n`.
     pub fn leapfrog() -> Self {
         Self::Multistep(Multistep::leapfrog())

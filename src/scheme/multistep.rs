@@ -122,6 +122,13 @@ impl Multistep {
         Self::new(a, b, false)
     }
 
+    /// Explicit BDF2 (the explicit half of the IMEX "SBDF2" scheme): BDF2's state weights with
+    /// f extrapolated, `u_{n+1} = 4/3 u_n − 1/3 u_{n−1} + 2/3 (2 f_n − f_{n−1})`. Order 2, roots
+    /// 1 and 1/3.
+    pub fn bdf2_explicit() -> Self {
+        Self::known(vec![4.0 / 3.0, -1.0 / 3.0], vec![4.0 / 3.0, -2.0 / 3.0])
+    }
+
     /// Midpoint / leapfrog rule of Chang et al. (2018): `u_{n+1} = u_{n−1} + 2 f_n`
     /// (a = [0, 1], b = [2, 0]; f = Δt·F, see the module doc). Order 2, roots ±1.
     pub fn leapfrog() -> Self {
