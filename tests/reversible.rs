@@ -1,6 +1,8 @@
 //! Reversible training: gradients from recomputed (not stored) coupled stages equal ordinary
 //! autodiff. f64, own binary (the dtype setting is process-wide).
 
+mod common;
+
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
@@ -37,16 +39,8 @@ fn recomputed_gradients_equal_stored_ones() {
     let d = plain.autodiff();
     d.seed(4);
     let net = NetConfig {
-        name: "tiny-revnet".into(),
-        in_channels: 1,
-        num_classes: 3,
-        stem_width: 4,
-        stem: Default::default(),
-        widths: vec![4, 8],
-        depths: vec![3, 3],
         branch: BranchKind::Coupled,
-        scheme: SchemeConfig::CoupledEuler,
-        noise: Default::default(),
+        ..common::tiny_config("tiny-revnet", SchemeConfig::CoupledEuler)
     }
     .init(&d);
     assert!(reversible::is_reversible(&net));
