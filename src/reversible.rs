@@ -7,17 +7,20 @@
 //! Backward, block by block from the last: u_n = inverse(u_{n+1}); the block is recomputed from
 //! u_n as a leaf and back-propagated with the incoming gradient, giving its parameter gradients
 //! and the gradient for u_n. Batch norm: the recomputation sees the same batch, so its batch
-//! statistics (and hence all gradients) are those of the forward pass; its running statistics
-//! are updated a second time with the same values (an effective momentum of 0.19 instead of 0.1).
+//! statistics (and hence all gradients) are those of the forward pass. The inversion and the
+//! recomputation would update the running statistics r ← (1 − m)·r + m·σ_batch twice more, so
+//! the stem's and the stages' running states are saved after the forward pass and restored
+//! after the backward pass: each is updated exactly once per step, as with stored activations.
 
 use crate::net::Net;
 use crate::nn::Branch;
 use crate::scheme::coupled::{coupled_inverse, coupled_step};
 use crate::stage::Stage;
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use std::collections::HashMap;
 
 /// Moves every gradient of `part` that belongs to a parameter of the visited module into `total`.
 struct Merge<'a> {
@@ -43,6 +46,46 @@ struct Initialise;
 impl ModuleVisitor for Initialise {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let _ = param.val();
+    }
+}
+
+/// The committed values of a module's buffers (running states: floats without gradient).
+#[derive(Default)]
+struct Buffers(HashMap<ParamId, TensorData>);
+
+impl ModuleVisitor for Buffers {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let value = param.val();
+        if !value.is_require_grad() {
+            self.0.insert(param.id, value.into_data());
+        }
+    }
+}
+
+impl ModuleMapper for Buffers {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        match self.0.get(&param.id) {
+            Some(data) => param.map(|t| Tensor::from_data(data.clone(), &t.device())),
+            None => param,
+        }
+    }
+}
+
+impl Buffers {
+    /// Commits the pending running-state updates of `module` (`valid` synchronises them; the
+    /// running states are shared by clones) and saves them.
+    fn save<M: Module>(module: &M) -> Self {
+        let _ = module.valid();
+        let mut buffers = Self::default();
+        module.visit(&mut buffers);
+        buffers
+    }
+
+    /// Sets the running states of `module` (and of every clone sharing them) back to the saved
+    /// values, discarding the updates made since.
+    fn restore<M: Module>(mut self, module: &M) {
+        let _ = module.valid();
+        let _ = module.clone().map(&mut self);
     }
 }
 
@@ -92,6 +135,8 @@ pub fn loss_and_grads(net: &Net, x: Tensor<4>, labels: Tensor<1, Int>) -> (Tenso
         stage_inputs.push(u.clone());
         u = stage.forward(u).detach();
     }
+    let stem_buffers = Buffers::save(&frozen.stem);
+    let stage_buffers = Buffers::save(&frozen.stages);
     // Head with ordinary autodiff.
     let mut total = GradientsParams::new();
     let feature = u.clone().detach().require_grad();
@@ -110,6 +155,8 @@ pub fn loss_and_grads(net: &Net, x: Tensor<4>, labels: Tensor<1, Int>) -> (Tenso
         output = input;
     }
     let _ = backprop_through(&net.stem, x, g, &mut total, |x| net.stem.forward(x));
+    stem_buffers.restore(&net.stem);
+    stage_buffers.restore(&net.stages);
     (logits.detach(), loss_value, total)
 }
 

@@ -188,7 +188,7 @@ fn scheme_variants() -> [ModelEntry; 6] {
         ModelEntry {
             name: "implicit-resnet20",
             doc: "ResNet-20 body, backward Euler by 2 fixed-point iterations of z = u + F(z)",
-            build: || resnet20_with("implicit-resnet20", SchemeConfig::BackwardEuler { iterations: 2 }),
+            build: || resnet20_with("implicit-resnet20", SchemeConfig::backward_euler(2)),
         },
     ]
 }

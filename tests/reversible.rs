@@ -3,7 +3,7 @@
 
 mod common;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
@@ -32,17 +32,91 @@ impl ModuleVisitor for Compare<'_> {
     }
 }
 
+/// Every float of a module (parameters and running states), in visiting order.
+#[derive(Default)]
+struct Floats(Vec<Vec<f64>>);
+
+impl ModuleVisitor for Floats {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push(param.val().into_data().try_to_vec().expect("f64"));
+    }
+}
+
+/// The floats after committing pending running-state updates (`valid` synchronises them).
+fn floats(net: &odenet::Net) -> Vec<Vec<f64>> {
+    let mut all = Floats::default();
+    net.valid().visit(&mut all);
+    all.0
+}
+
+/// Ids of the float parameters of a module, in visiting order.
+#[derive(Default)]
+struct Ids(Vec<ParamId>);
+
+impl ModuleVisitor for Ids {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push(param.id);
+    }
+}
+
+/// Gradients of `from`'s parameters registered under the ids of the same parameters of `to`.
+fn remap(grads: &GradientsParams, from: &odenet::Net, to: &odenet::Net) -> GradientsParams {
+    struct Move<'a> {
+        grads: &'a GradientsParams,
+        to: std::vec::IntoIter<ParamId>,
+        out: GradientsParams,
+    }
+    impl ModuleVisitor for Move<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let target = self.to.next().expect("same architecture");
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                self.out.register::<D>(target, g);
+            }
+        }
+    }
+    let mut ids = Ids::default();
+    to.visit(&mut ids);
+    let mut mv = Move { grads, to: ids.0.into_iter(), out: GradientsParams::new() };
+    from.visit(&mut mv);
+    mv.out
+}
+
+/// The f64 CPU device (configured once per process, before the first tensor).
+fn f64_device() -> Device {
+    static CONFIGURE: std::sync::Once = std::sync::Once::new();
+    CONFIGURE.call_once(|| {
+        Device::flex().configure(FloatDType::F64).expect("flex computes in f64");
+    });
+    Device::flex()
+}
+
+fn tiny_revnet() -> NetConfig {
+    NetConfig { branch: BranchKind::Coupled, ..common::tiny_config("tiny-revnet", SchemeConfig::CoupledEuler) }
+}
+
+/// Parameters are initialised lazily; the reversible path must not initialise them through its
+/// gradient-free copy (a bug once: no gradients at all, training stood still).
+fn assert_fresh_network_gets_every_gradient(d: &Device) {
+    let net = tiny_revnet().init(d);
+    let x = Tensor::<4>::random([4, 1, 8, 8], burn::tensor::Distribution::Default, d);
+    let y = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 0], [4]), d);
+    let (_, _, grads) = reversible::loss_and_grads(&net, x, y);
+    let trainable = odenet::params::inventory(&net).iter().filter(|t| t.trainable).count();
+    assert_eq!(grads.len(), trainable);
+}
+
 #[test]
 fn recomputed_gradients_equal_stored_ones() {
-    let mut plain = Device::flex();
-    plain.configure(FloatDType::F64).expect("f64");
-    let d = plain.autodiff();
+    let d = f64_device().autodiff();
+    // One test function: the seeded twin below needs the process-wide RNG to itself.
+    assert_fresh_network_gets_every_gradient(&d);
     d.seed(4);
-    let net = NetConfig {
-        branch: BranchKind::Coupled,
-        ..common::tiny_config("tiny-revnet", SchemeConfig::CoupledEuler)
-    }
-    .init(&d);
+    let config = tiny_revnet();
+    let net = config.init(&d);
+    let before = floats(&net); // materialises the lazily initialised parameters
+    d.seed(4);
+    let twin = config.init(&d);
+    assert_eq!(floats(&twin), before, "same seed, same network");
     assert!(reversible::is_reversible(&net));
     let x = Tensor::<4>::random([6, 1, 8, 8], burn::tensor::Distribution::Default, &d);
     let y = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 0, 1, 2], [6]), &d);
@@ -50,13 +124,21 @@ fn recomputed_gradients_equal_stored_ones() {
     // The reversible path first, on a freshly built (lazily initialised) network.
     let (_, loss_value, recomputed) = reversible::loss_and_grads(&net, x.clone(), y.clone());
 
-    let logits = net.forward(x);
+    // Batch-norm running statistics are updated once, as by the stored forward pass of the twin.
+    let after_reversible = floats(&net);
+    assert_ne!(after_reversible, before, "running statistics updated");
+    let logits = twin.forward(x);
     let loss = CrossEntropyLossConfig::new().init(&d).forward(logits, y);
-    let stored = GradientsParams::from_grads(loss.backward(), &net);
+    let stored = GradientsParams::from_grads(loss.backward(), &twin);
+    let after_stored = floats(&twin);
+    for (a, b) in after_reversible.iter().flatten().zip(after_stored.iter().flatten()) {
+        assert!((a - b).abs() <= 1e-10 * b.abs().max(1.0), "running state {a} vs {b}");
+    }
     assert!(loss_value.is_finite());
     let trainable = odenet::params::inventory(&net).iter().filter(|t| t.trainable).count();
     assert_eq!(recomputed.len(), trainable, "a gradient for every parameter");
-    let mut cmp = Compare { a: &recomputed, b: &stored, checked: 0, worst: 0.0 };
+    // The twin's parameters have other ids: compare by position (same architecture, same order).
+    let mut cmp = Compare { a: &recomputed, b: &remap(&stored, &twin, &net), checked: 0, worst: 0.0 };
     net.visit(&mut cmp);
     assert_eq!(cmp.checked, trainable);
     assert!(cmp.worst < 1e-8, "worst relative gradient difference {:e}", cmp.worst);

@@ -62,7 +62,7 @@ fn polynet_and_backward_euler_nets_learn() {
     // The poly block feeds F's output back into F (shared weights and BN statistics): it learns
     // more slowly than the others, so it gets two epochs.
     learns_in(narrow("poly", BranchKind::Basic, SchemeConfig::polynet(), StemKind::Cifar), 0.35, 2);
-    let implicit = SchemeConfig::BackwardEuler { iterations: 2 };
+    let implicit = SchemeConfig::backward_euler(2);
     learns(narrow("implicit", BranchKind::Basic, implicit, StemKind::Cifar), 0.35);
 }
 

@@ -8,8 +8,32 @@
 //! - the fixed-point iteration `z_0 = u_n`, `z_{j+1} = u_n + F(z_j)`, j < m, which converges to
 //!   the backward-Euler step when F is a contraction ([`fixed_point_step`]). For linear F both
 //!   coincide: two iterations give `u + Fu + F²u`.
+//!
+//! Neither is A-stable: for F = hλ both give the polynomial Σ_{j≤m} (hλ)^j, which grows without
+//! bound for hλ < −1 (hλ = −3, m = 2: 1 − 3 + 9 = 7), whereas the exact step 1/(1 − hλ) = ¼.
+//! The damped iteration `z_{j+1} = (1 − ω) z_j + ω (u + F(z_j))` ([`damped_step`]) has the same
+//! fixed point and contracts by |1 − ω (1 − hλ)| per iteration, so ω < 2/(1 + L) converges for
+//! every eigenvalue hλ ∈ [−L, 0]: it reaches the stable backward-Euler step on stiff problems.
 
+use super::SchemeConfig;
 use burn::prelude::*;
+
+impl SchemeConfig {
+    /// PolyNet's poly block u + F(u) + F(F(u)).
+    pub fn polynet() -> Self {
+        Self::Poly { order: 2 }
+    }
+
+    /// Backward Euler by undamped fixed-point iterations (2 = the poly block for linear F).
+    pub fn backward_euler(iterations: usize) -> Self {
+        Self::BackwardEuler { iterations, relaxation: 1.0 }
+    }
+
+    /// Backward Euler by damped fixed-point iterations with relaxation ω (see [`damped_step`]).
+    pub fn damped_backward_euler(iterations: usize, relaxation: f64) -> Self {
+        Self::BackwardEuler { iterations, relaxation }
+    }
+}
 
 /// `u + F(u) + F(F(u)) + … + F^order(u)`; returns (F(u), u_{n+1}).
 pub fn poly_step(
@@ -37,6 +61,31 @@ pub fn fixed_point_step(
     let mut z = u.clone() + first.clone();
     for _ in 1..iterations {
         z = u.clone() + f(z);
+    }
+    (first, z)
+}
+
+/// The default relaxation ω = 1 (plain fixed-point iteration).
+pub fn undamped() -> f64 {
+    1.0
+}
+
+/// `iterations` damped fixed-point iterations `z_{j+1} = (1 − ω) z_j + ω (u + F(z_j))` from
+/// `z_0 = u` (ω = `relaxation`); returns (F(u), z_m). ω = 1 is [`fixed_point_step`] (taken).
+pub fn damped_step(
+    u: &Tensor<4>,
+    iterations: usize,
+    relaxation: f64,
+    f: impl Fn(Tensor<4>) -> Tensor<4>,
+) -> (Tensor<4>, Tensor<4>) {
+    if relaxation == 1.0 {
+        return fixed_point_step(u, iterations, f);
+    }
+    let first = f(u.clone());
+    let mut z = u.clone() + first.clone().mul_scalar(relaxation);
+    for _ in 1..iterations {
+        let target = u.clone() + f(z.clone());
+        z = z.clone() + (target - z).mul_scalar(relaxation);
     }
     (first, z)
 }

@@ -64,8 +64,14 @@ pub enum SchemeConfig {
     /// PolyNet: u_{n+1} = u_n + F(u_n) + F²(u_n) + … + F^order(u_n), a truncated Neumann series
     /// of the backward-Euler step (I − F)^{-1} u_n; order 2 is the paper's poly block.
     Poly { order: usize },
-    /// Backward Euler u_{n+1} = u_n + F(u_{n+1}) by `iterations` fixed-point iterations from u_n.
-    BackwardEuler { iterations: usize },
+    /// Backward Euler u_{n+1} = u_n + F(u_{n+1}) by `iterations` fixed-point iterations from u_n,
+    /// z_{j+1} = (1 − ω) z_j + ω (u_n + F(z_j)) with ω = `relaxation` (default 1: plain Picard;
+    /// ω < 2/(1 + L) converges for stiff F with eigenvalues in [−L, 0], see [`implicit`]).
+    BackwardEuler {
+        iterations: usize,
+        #[serde(default = "implicit::undamped")]
+        relaxation: f64,
+    },
     /// RevNet: forward Euler on the coupled system ẋ = F(y), ẏ = G(x) of the two channel halves,
     /// x_{n+1} = x_n + F(y_n), y_{n+1} = y_n + G(x_{n+1}); exactly invertible. Needs
     /// [`crate::nn::BranchKind::Coupled`] branches.
@@ -77,11 +83,6 @@ pub enum SchemeConfig {
 }
 
 impl SchemeConfig {
-    /// PolyNet's poly block u + F(u) + F(F(u)).
-    pub fn polynet() -> Self {
-        Self::Poly { order: 2 }
-    }
-
     /// The paper's LM rule: scalar k_n ~ U[−0.1, 0].
     pub fn lm_paper() -> Self {
         Self::LinearTwoStep { k_init: [-0.1, 0.0], per_channel: false }
@@ -125,8 +126,9 @@ impl SchemeConfig {
             Self::Multistep(m) => m.describe(),
             Self::RungeKutta { tableau } => tableau.describe(),
             Self::Poly { order } => format!("PolyNet, order-{order} truncated backward Euler"),
-            Self::BackwardEuler { iterations } => {
-                format!("backward Euler, {iterations} fixed-point iterations")
+            Self::BackwardEuler { iterations, relaxation: w } => {
+                let damped = if *w == 1.0 { String::new() } else { format!(" damped by {w}") };
+                format!("backward Euler, {iterations} fixed-point iterations{damped}")
             }
             Self::CoupledEuler => "coupled forward Euler (RevNet, reversible)".into(),
             Self::FractalRk2 { trainable, .. } => {
@@ -195,7 +197,9 @@ impl SchemeConfig {
             Self::RungeKutta { tableau } => scheme.rule = Rule::RungeKutta(tableau.clone()),
             // At least one evaluation of F: order/iterations 0 would drop the branch entirely.
             Self::Poly { order } => scheme.rule = Rule::Poly((*order).max(1)),
-            Self::BackwardEuler { iterations } => scheme.rule = Rule::FixedPoint((*iterations).max(1)),
+            Self::BackwardEuler { iterations: m, relaxation: w } => {
+                scheme.rule = Rule::FixedPoint((*m).max(1), *w)
+            }
             Self::CoupledEuler => scheme.rule = Rule::Coupled,
             Self::FractalRk2 { k, trainable } => {
                 if *trainable && steps > 0 {
@@ -230,8 +234,8 @@ pub enum Rule {
     RungeKutta(Tableau),
     /// PolyNet's truncated Neumann series of this order.
     Poly(usize),
-    /// Backward Euler by this many fixed-point iterations.
-    FixedPoint(usize),
+    /// Backward Euler by this many fixed-point iterations with this relaxation ω.
+    FixedPoint(usize, f64),
     /// RevNet's coupled Euler step (taken by [`Scheme::step_coupled`]).
     Coupled,
     /// FractalNet's block with these fixed (k1, k2, k3) (taken by [`Scheme::step_fractal`]).
@@ -286,7 +290,7 @@ impl Scheme {
         let evaluated = match &self.rule {
             Rule::RungeKutta(tableau) => Some(tableau.step(history.current(), &f)),
             Rule::Poly(order) => Some(implicit::poly_step(history.current(), *order, &f)),
-            Rule::FixedPoint(m) => Some(implicit::fixed_point_step(history.current(), *m, &f)),
+            Rule::FixedPoint(m, w) => Some(implicit::damped_step(history.current(), *m, *w, &f)),
             _ => None,
         };
         if let Some((f_n, next)) = evaluated {
