@@ -24,6 +24,7 @@ pub mod net;
 pub mod nn;
 pub mod params;
 pub mod report;
+pub mod reproduce;
 pub mod reversible;
 pub mod scheme;
 pub mod stage;

@@ -6,6 +6,7 @@ mod download;
 mod eval;
 mod models;
 mod report;
+mod reproduce;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,9 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Time training and inference steps on synthetic data (images/s, ms/step).
     Bench(bench::BenchArgs),
+    /// Train an experiment of the paper (experiments/*.toml) over seeds, resumably, and
+    /// compare it with the published numbers (results.md, figures).
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -46,5 +50,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Analyze(a) => analyze::run(a),
         Command::Report(a) => report::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Reproduce(a) => reproduce::run(a),
     }
 }

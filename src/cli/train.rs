@@ -67,8 +67,9 @@ pub struct TrainArgs {
     /// Scale σ of the injected noise.
     #[arg(long, default_value_t = 0.001)]
     noise_sigma: f64,
-    #[arg(long, default_value_t = 128)]
-    batch_size: usize,
+    /// Mini-batch size (default: the preset's, 128; 256 for paper-imagenet).
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// Keep only the first N training images of each class (quick runs).
     #[arg(long)]
     train_per_class: Option<usize>,
@@ -120,30 +121,20 @@ fn noise_config(args: &TrainArgs, blocks: usize) -> anyhow::Result<NoiseConfig> 
 }
 
 fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
-    let in_channels = match args.data {
-        DatasetKind::FashionMnist | DatasetKind::Mnist => 1,
-        _ => 3,
-    };
     let data_path = args.data_dir.clone().unwrap_or_else(|| data::default_path(&args.data));
     let mut kind = args.data.clone();
-    let classes = match &mut kind {
-        DatasetKind::Cifar100 => 100,
-        DatasetKind::ImageNet { transforms } => {
-            if let Some(size) = args.crop_size {
-                anyhow::ensure!(size > 0, "--crop-size must be at least 1");
-                *transforms = data::FolderTransforms::imagenet(size);
-            }
-            if args.no_augment {
-                transforms.train = transforms.eval.clone();
-            }
-            // One output per class folder (listing the folder, not the images).
-            data::open_folder(&data_path)
-                .with_context(|| format!("listing {kind} in {}", data_path.display()))?
-                .train
-                .num_classes()
+    if let DatasetKind::ImageNet { transforms } = &mut kind {
+        if let Some(size) = args.crop_size {
+            anyhow::ensure!(size > 0, "--crop-size must be at least 1");
+            *transforms = data::FolderTransforms::imagenet(size);
         }
-        _ => 10,
-    };
+        if args.no_augment {
+            transforms.train = transforms.eval.clone();
+        }
+    }
+    let in_channels = kind.in_channels();
+    let classes =
+        kind.num_classes(&data_path).with_context(|| format!("listing {kind} in {}", data_path.display()))?;
     if args.crop_size.is_some() && !matches!(kind, DatasetKind::ImageNet { .. }) {
         anyhow::bail!("--crop-size applies to --data imagenet only");
     }
@@ -171,13 +162,7 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     optim.lr = args.lr.unwrap_or(optim.lr);
     optim.weight_decay = args.weight_decay.unwrap_or(optim.weight_decay);
     optim.decay_k = !args.no_decay_k;
-    let augment = match (args.no_augment, &args.data) {
-        // imagenet: its transforms live in the dataset kind.
-        (true, _) | (_, DatasetKind::ImageNet { .. }) => Augment::none(),
-        // 28×28 digits/clothes: the paper's CIFAR recipe without flips (a flipped digit is wrong).
-        (false, DatasetKind::FashionMnist | DatasetKind::Mnist) => Augment { pad: 2, flip: false },
-        (false, _) => Augment::paper_cifar(),
-    };
+    let augment = if args.no_augment { Augment::none() } else { kind.default_augment() };
     Ok(TrainConfig {
         model,
         data: DataConfig {
@@ -190,7 +175,7 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         optim,
         schedule,
         epochs,
-        batch_size: args.batch_size,
+        batch_size: args.batch_size.unwrap_or(args.preset.batch_size()),
         seed: args.seed,
         device: args.device.clone(),
         reversible: args.reversible,

@@ -82,6 +82,50 @@ impl DatasetKind {
     pub fn imagenet(size: usize) -> Self {
         DatasetKind::ImageNet { transforms: FolderTransforms::imagenet(size) }
     }
+
+    /// Image channels: 1 for the 28×28 grey sets, 3 otherwise.
+    pub fn in_channels(&self) -> usize {
+        match self {
+            DatasetKind::FashionMnist | DatasetKind::Mnist => 1,
+            _ => 3,
+        }
+    }
+
+    /// Training augmentation of the paper's recipe for this kind: pad 4 + crop + flip for
+    /// CIFAR-like images, pad 2 + crop without flips for 28×28 digits and clothes (a flipped
+    /// digit is wrong), none for imagenet (its transforms live in the kind itself).
+    pub fn default_augment(&self) -> Augment {
+        match self {
+            DatasetKind::ImageNet { .. } => Augment::none(),
+            DatasetKind::FashionMnist | DatasetKind::Mnist => Augment { pad: 2, flip: false },
+            _ => Augment::paper_cifar(),
+        }
+    }
+
+    /// Number of classes: fixed for the named sets; for image folders one per class folder
+    /// of `path` (listed, not decoded).
+    pub fn num_classes(&self, path: &Path) -> Result<usize, DataError> {
+        match self {
+            DatasetKind::Cifar100 => Ok(100),
+            DatasetKind::Folder | DatasetKind::ImageNet { .. } => Ok(open_folder(path)?.train.num_classes()),
+            _ => Ok(10),
+        }
+    }
+
+    /// The command that fetches this dataset, or why there is none.
+    pub fn download_hint(&self) -> String {
+        match self {
+            DatasetKind::Cifar10 | DatasetKind::Cifar100 | DatasetKind::Mnist => {
+                format!("`odenet download {}`", self.name())
+            }
+            DatasetKind::FashionMnist => {
+                "`apt-get install -y dataset-fashion-mnist` or `odenet download fashion-mnist`".into()
+            }
+            DatasetKind::Folder | DatasetKind::ImageNet { .. } => {
+                "no download: place train/ and test/ (or val/) class folders there".into()
+            }
+        }
+    }
 }
 
 impl fmt::Display for DatasetKind {

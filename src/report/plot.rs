@@ -205,15 +205,26 @@ pub struct KSeries<'a> {
 /// (ResNet) dashed; per-channel k as mean with a min–max bar. Stage boundaries are drawn when
 /// all series share one layout.
 pub fn k_by_block(path: &Path, title: &str, series: &[KSeries]) -> Result<()> {
-    draw_to_file(path, K_SIZE, |root| k_chart(root, title, series))
+    k_by_block_against(path, title, series, None)
+}
+
+/// [`k_by_block`] with the range of k_n a published figure shows, drawn as two dotted lines.
+pub fn k_by_block_against(
+    path: &Path,
+    title: &str,
+    series: &[KSeries],
+    published: Option<(f64, f64)>,
+) -> Result<()> {
+    draw_to_file(path, K_SIZE, |root| k_chart(root, title, series, published))
         .with_context(|| format!("drawing {}", path.display()))
 }
 
-fn k_chart(root: &Area, title: &str, series: &[KSeries]) -> Result<()> {
+fn k_chart(root: &Area, title: &str, series: &[KSeries], published: Option<(f64, f64)>) -> Result<()> {
     let blocks = series.iter().map(|s| s.analysis.num_blocks).max().unwrap_or(1).max(1);
     let (x0, x1) = (0.5, blocks as f64 + 0.5);
-    let k_lo = series.iter().flat_map(|s| s.analysis.steps.iter().map(|t| t.k_min)).fold(-1.0, f64::min);
-    let k_hi = series.iter().flat_map(|s| s.analysis.steps.iter().map(|t| t.k_max)).fold(1.0, f64::max);
+    let (p_lo, p_hi) = published.unwrap_or((-1.0, 1.0));
+    let k_lo = series.iter().flat_map(|s| s.analysis.steps.iter().map(|t| t.k_min)).fold(p_lo.min(-1.0), f64::min);
+    let k_hi = series.iter().flat_map(|s| s.analysis.steps.iter().map(|t| t.k_max)).fold(p_hi.max(1.0), f64::max);
     let pad = 0.12 * (k_hi - k_lo);
     let (y0, y1) = (k_lo - pad, k_hi + pad);
     let mut chart = ChartBuilder::on(root)
@@ -270,6 +281,20 @@ fn k_chart(root: &Area, title: &str, series: &[KSeries]) -> Result<()> {
         .legend(|(x, y)| {
             DashedPathElement::new(vec![(x, y), (x + 24, y)], 4, 3, RGBColor(90, 90, 90).stroke_width(1))
         });
+
+    if let Some((lo, hi)) = published {
+        let c = RGBColor(120, 60, 160);
+        for (i, bound) in [lo, hi].into_iter().enumerate() {
+            let drawn = chart
+                .draw_series(DashedLineSeries::new(vec![(x0, bound), (x1, bound)], 2, 4, c.stroke_width(2)))
+                .map_err(pe)?;
+            if i == 0 {
+                drawn.label(format!("paper's figure: k_n within [{lo}, {hi}]")).legend(move |(x, y)| {
+                    DashedPathElement::new(vec![(x, y), (x + 24, y)], 2, 3, c.stroke_width(2))
+                });
+            }
+        }
+    }
 
     // Stage boundaries, when every network has the same layout.
     let layout = series.first().map(|s| s.analysis.depths.clone()).unwrap_or_default();
@@ -350,7 +375,7 @@ fn k_chart(root: &Area, title: &str, series: &[KSeries]) -> Result<()> {
         }
     }
     let longest = series.iter().map(|s| s.label.len() + 34).max().unwrap_or(0).max(30);
-    let frac = legend_fraction(series.len() + 2, longest, (K_SIZE.0 - 110, K_SIZE.1 - 120));
+    let frac = legend_fraction(series.len() + 2 + published.is_some() as usize, longest, (K_SIZE.0 - 110, K_SIZE.1 - 120));
     let corner = emptiest_corner(
         &pts,
         (x0, x1),
@@ -600,4 +625,113 @@ fn legend_fraction(entries: usize, chars: usize, plot_px: (u32, u32)) -> (f64, f
     let w = 60.0 + 8.5 * chars as f64;
     let h = 16.0 + 20.0 * entries as f64;
     ((w + 20.0) / plot_px.0 as f64, (h + 20.0) / plot_px.1 as f64)
+}
+
+/// One architecture family (e.g. ResNet or LM-ResNet) in a reproduction figure.
+pub struct FamilySeries {
+    pub label: String,
+    pub lm: bool,
+    /// Measured points: (x, mean test error %, standard deviation over seeds).
+    pub measured: Vec<(f64, f64, f64)>,
+    /// The published points: (x, test error %).
+    pub paper: Vec<(f64, f64)>,
+}
+
+/// Size in pixels of the reproduction figures.
+pub const FAMILY_SIZE: (u32, u32) = (1100, 700);
+
+/// Test error against `x_desc` (depth or parameters) for each family: measured means joined by
+/// a solid line with ±1 std bars, the paper's points hollow on a dashed line, LM in red and
+/// Euler (ResNet) in blue.
+pub fn family_errors(path: &Path, title: &str, x_desc: &str, series: &[FamilySeries]) -> Result<()> {
+    draw_to_file(path, FAMILY_SIZE, |root| family_chart(root, title, x_desc, series))
+        .with_context(|| format!("drawing {}", path.display()))
+}
+
+fn family_chart(root: &Area, title: &str, x_desc: &str, series: &[FamilySeries]) -> Result<()> {
+    let xs = series.iter().flat_map(|s| s.measured.iter().map(|p| p.0).chain(s.paper.iter().map(|p| p.0)));
+    let (xlo, xhi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+    let ys = series.iter().flat_map(|s| {
+        s.measured.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]).chain(s.paper.iter().map(|p| p.1))
+    });
+    let (ylo, yhi) = ys.filter(|y| y.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
+    if !xlo.is_finite() || !ylo.is_finite() {
+        anyhow::bail!("no point to draw");
+    }
+    let xspan = if xhi > xlo { xhi - xlo } else { xhi.abs().max(1.0) };
+    let yspan = if yhi > ylo { yhi - ylo } else { 1.0 };
+    let (x0, x1) = (xlo - 0.08 * xspan, xhi + 0.08 * xspan);
+    let (y0, y1) = ((ylo - 0.15 * yspan).max(0.0), (yhi + 0.15 * yspan).min(100.0));
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (SANS, 24))
+        .margin(16)
+        .x_label_area_size(52)
+        .y_label_area_size(74)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(pe)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc("test error (%)")
+        .label_style((SANS, 16))
+        .axis_desc_style((SANS, 18))
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .draw()
+        .map_err(pe)?;
+    let mut pts = Vec::new();
+    for s in series {
+        let c = if s.lm { LM_COLOR } else { EULER_COLOR };
+        let mut measured = s.measured.clone();
+        measured.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut paper = s.paper.clone();
+        paper.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if !measured.is_empty() {
+            chart
+                .draw_series(LineSeries::new(measured.iter().map(|p| (p.0, p.1)), c.stroke_width(2)))
+                .map_err(pe)?
+                .label(format!("{} (measured, mean ± std)", s.label))
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(0, 0), (24, 0)], c.stroke_width(2))
+                        + Circle::new((12, 0), 5, c.filled())
+                });
+            for &(x, m, sd) in &measured {
+                chart
+                    .draw_series([PathElement::new(vec![(x, m - sd), (x, m + sd)], c.stroke_width(2))])
+                    .map_err(pe)?;
+                chart.draw_series([Circle::new((x, m), 5, c.filled())]).map_err(pe)?;
+                pts.extend(sample((x, m - sd), (x, m + sd), 6));
+            }
+            pts.extend(measured.windows(2).flat_map(|w| sample((w[0].0, w[0].1), (w[1].0, w[1].1), 12)));
+        }
+        if !paper.is_empty() {
+            chart
+                .draw_series(DashedLineSeries::new(paper.clone(), 6, 4, c.mix(0.7).stroke_width(1)))
+                .map_err(pe)?
+                .label(format!("{} (paper)", s.label))
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + DashedPathElement::new(vec![(0, 0), (24, 0)], 4, 3, c.stroke_width(1))
+                        + Circle::new((12, 0), 6, c.filled())
+                        + Circle::new((12, 0), 4, WHITE.filled())
+                });
+            for &p in &paper {
+                chart.draw_series([Circle::new(p, 6, c.filled()), Circle::new(p, 4, WHITE.filled())]).map_err(pe)?;
+            }
+            pts.extend(paper.windows(2).flat_map(|w| sample(w[0], w[1], 12)));
+            pts.extend(paper.iter().copied());
+        }
+    }
+    let longest = series.iter().map(|s| s.label.len() + 26).max().unwrap_or(30);
+    let frac = legend_fraction(2 * series.len(), longest, (FAMILY_SIZE.0 - 110, FAMILY_SIZE.1 - 120));
+    let corner = emptiest_corner(
+        &pts,
+        (x0, x1),
+        (y0, y1),
+        frac,
+        [(true, true), (true, false), (false, true), (false, false)],
+    );
+    draw_series_legend(&mut chart, corner)?;
+    Ok(())
 }
