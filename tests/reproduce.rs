@@ -189,3 +189,52 @@ fn rows_of_a_missing_dataset_are_reported_not_run() {
     }
     assert!(md.contains("| not run |"), "claims without runs say so: {md}");
 }
+
+#[test]
+fn cifar10_is_found_in_its_binary_or_image_folder_form() {
+    use odenet::data::DatasetKind;
+    use odenet::reproduce::plan::{DataSource, locate_data};
+    let dir = scratch("reproduce-locate");
+    let kind = |src: DataSource| match src {
+        DataSource::Found { kind, .. } => kind.name().to_string(),
+        DataSource::Missing(why) => why,
+    };
+    let missing = kind(locate_data(&DatasetKind::Cifar10, Some(&dir.join("none"))));
+    assert!(missing.contains("dataset missing") && missing.contains("`odenet download cifar10`"), "{missing}");
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    assert_eq!(kind(locate_data(&DatasetKind::Cifar10, Some(&dir.join("bin")))), "cifar10");
+    std::fs::create_dir_all(dir.join("jpeg/train")).unwrap();
+    assert_eq!(kind(locate_data(&DatasetKind::Cifar10, Some(&dir.join("jpeg")))), "folder");
+    std::fs::write(dir.join("c.tar.gz"), b"").unwrap();
+    assert_eq!(kind(locate_data(&DatasetKind::Cifar10, Some(&dir.join("c.tar.gz")))), "folder");
+}
+
+#[test]
+fn rows_can_be_selected_and_an_unknown_row_is_named() {
+    let dir = scratch("reproduce-rows");
+    let exp = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/cifar10-lm-resnet.toml");
+    let args = |rows: &str| {
+        let out = dir.join("out");
+        let missing = dir.join("no-cifar10");
+        odenet(&[
+            "reproduce",
+            exp.to_str().unwrap(),
+            "--rows",
+            rows,
+            "--data-dir",
+            missing.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let bad = args("resnet20,resnet21");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad).contains("no row 'resnet21'") && text(&bad).contains("lm-resnet164"), "{}", text(&bad));
+    let ok = args("resnet20,lm-resnet20");
+    assert!(ok.status.success(), "{}", text(&ok));
+    let md = std::fs::read_to_string(dir.join("out/results.md")).unwrap();
+    assert_eq!(md.lines().filter(|l| l.contains("| 0/0 |")).count(), 2, "{md}");
+    assert!(md.contains("| lm-resnet20 < resnet20 |") && !md.contains("lm-resnet32"), "{md}");
+    assert!(md.contains("Budget: full — the paper's protocol (paper-cifar10: 160 epochs"), "{md}");
+}

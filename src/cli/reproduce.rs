@@ -10,6 +10,9 @@ pub struct ReproduceArgs {
     /// Seeds per row (default: the experiment's).
     #[arg(long)]
     seeds: Option<usize>,
+    /// Only these rows, by id (e.g. resnet20,lm-resnet20); claims between them are kept.
+    #[arg(long, value_delimiter = ',')]
+    rows: Option<Vec<String>>,
     /// full (the paper's protocol), short (a tenth of the epochs, milestones scaled), smoke (2
     /// epochs on 20 images per class) or epochs=N. Printed in every table.
     #[arg(long, default_value = "full")]
@@ -37,6 +40,7 @@ pub fn run(args: ReproduceArgs) -> anyhow::Result<()> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let opts = reproduce::Options {
         seeds: args.seeds,
+        rows: args.rows,
         budget: args.budget,
         devices: args.device,
         jobs: args.jobs,

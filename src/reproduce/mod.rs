@@ -25,6 +25,8 @@ use std::path::{Path, PathBuf};
 pub struct Options {
     /// Seeds per row (default: the experiment's `seeds`).
     pub seeds: Option<usize>,
+    /// Only these rows (by id; default: all).
+    pub rows: Option<Vec<String>>,
     pub budget: Budget,
     /// Devices to train on; worker `w` uses `devices[w % len]`.
     pub devices: Vec<String>,
@@ -62,16 +64,19 @@ pub fn reproduce(exp: &Experiment, opts: &Options) -> Result<Report> {
     if seeds == 0 {
         bail!("--seeds 0: give at least one seed");
     }
+    let exp = &select_rows(exp, opts.rows.as_deref())?;
     let data = plan::locate_data(&exp.dataset_kind()?, opts.data_dir.as_deref());
     let plans = plan::plan(exp, &data, seeds, opts.budget, &opts.out)?;
-    // Every folder is checked before anything trains: a config clash stops the whole command.
-    let runs: Vec<plan::PlannedRun> = plans
+    // Seed by seed, so that an interrupted reproduction has every row's first seeds.
+    let mut runs: Vec<plan::PlannedRun> = plans
         .iter()
         .flat_map(|(_, p)| match p {
             RowPlan::Runs(runs) => runs.clone(),
             RowPlan::NotRun(_) => Vec::new(),
         })
         .collect();
+    runs.sort_by_key(|r| r.seed);
+    // Every folder is checked before anything trains: a config clash stops the whole command.
     for r in &runs {
         run::status(r)?;
     }
@@ -90,6 +95,23 @@ pub fn reproduce(exp: &Experiment, opts: &Options) -> Result<Report> {
     let results = results::collect(exp, &plans, opts.budget, &failures, opts.command.clone())?;
     let files = write(exp, &results, &opts.out)?;
     Ok(Report { results, files, trained, skipped, failures })
+}
+
+/// `exp` with only the rows `ids` (and the claims and figure rows among them).
+fn select_rows(exp: &Experiment, ids: Option<&[String]>) -> Result<Experiment> {
+    let Some(ids) = ids else { return Ok(exp.clone()) };
+    if let Some(bad) = ids.iter().find(|id| exp.row(id).is_none()) {
+        let known: Vec<&str> = exp.rows.iter().map(|r| r.id()).collect();
+        bail!("--rows: no row '{bad}' in this experiment; its rows: {}", known.join(", "));
+    }
+    let keep = |id: &String| ids.contains(id);
+    let mut exp = exp.clone();
+    exp.rows.retain(|r| keep(&r.id().to_string()));
+    exp.claims.retain(|c| keep(&c.better) && keep(&c.worse));
+    if let Some(fig) = &mut exp.k_figure {
+        fig.rows.retain(keep);
+    }
+    Ok(exp)
 }
 
 /// `results.md`, `results.json` and the figures.
