@@ -73,6 +73,55 @@ fn draw_to_file(path: &Path, size: (u32, u32), draw: impl FnOnce(&Area) -> Resul
     Ok(())
 }
 
+type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Axes of a chart in the house style: caption, axis descriptions, a light grid.
+struct Frame<'t> {
+    title: &'t str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    x_desc: &'t str,
+    y_desc: &'t str,
+    /// Number of x labels and their text, when the defaults do not fit.
+    x_labels: Option<(usize, &'t dyn Fn(&f64) -> String)>,
+}
+
+fn framed<'a, 'b>(area: &'a Area<'b>, frame: Frame) -> Result<Chart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(frame.title, (SANS, 26))
+        .margin(16)
+        .x_label_area_size(52)
+        .y_label_area_size(74)
+        .build_cartesian_2d(frame.x, frame.y)
+        .map_err(pe)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(frame.x_desc)
+        .y_desc(frame.y_desc)
+        .label_style((SANS, 16))
+        .axis_desc_style((SANS, 18))
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225));
+    if let Some((n, fmt)) = frame.x_labels {
+        mesh.x_labels(n).x_label_formatter(fmt);
+    }
+    mesh.draw().map_err(pe)?;
+    Ok(chart)
+}
+
+/// Draws the series legend (`entries` lines of about `chars` characters) in the corner of the
+/// plot that hides the fewest of `pts`; ties go to the first corner of `prefer`.
+fn legend_off_the_data<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    pts: &[(f64, f64)],
+    (x, y): ((f64, f64), (f64, f64)),
+    (entries, chars): (usize, usize),
+    size: (u32, u32),
+    prefer: [(bool, bool); 4],
+) -> Result<()> {
+    let frac = legend_fraction(entries, chars, (size.0 - 110, size.1 - 120));
+    draw_series_legend(chart, emptiest_corner(pts, x, y, frac, prefer))
+}
+
 /// One run's learning curves.
 pub struct CurveSeries<'a> {
     pub label: String,
@@ -227,28 +276,20 @@ fn k_chart(root: &Area, title: &str, series: &[KSeries], published: Option<(f64,
     let k_hi = series.iter().flat_map(|s| s.analysis.steps.iter().map(|t| t.k_max)).fold(p_hi.max(1.0), f64::max);
     let pad = 0.12 * (k_hi - k_lo);
     let (y0, y1) = (k_lo - pad, k_hi + pad);
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, (SANS, 26))
-        .margin(16)
-        .x_label_area_size(52)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(pe)?;
     let int_label = |x: &f64| {
         if (x - x.round()).abs() < 1e-6 { format!("{}", x.round() as i64) } else { String::new() }
     };
-    chart
-        .configure_mesh()
-        .x_desc("residual block (global index, 1-based)")
-        .y_desc("learned k_n")
-        .x_labels(blocks.min(24) + 1)
-        .x_label_formatter(&int_label)
-        .label_style((SANS, 16))
-        .axis_desc_style((SANS, 18))
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(225, 225, 225))
-        .draw()
-        .map_err(pe)?;
+    let mut chart = framed(
+        root,
+        Frame {
+            title,
+            x: x0..x1,
+            y: y0..y1,
+            x_desc: "residual block (global index, 1-based)",
+            y_desc: "learned k_n",
+            x_labels: Some((blocks.min(24) + 1, &int_label)),
+        },
+    )?;
 
     // The zero-stable band and its bounds.
     chart
@@ -375,15 +416,14 @@ fn k_chart(root: &Area, title: &str, series: &[KSeries], published: Option<(f64,
         }
     }
     let longest = series.iter().map(|s| s.label.len() + 34).max().unwrap_or(0).max(30);
-    let frac = legend_fraction(series.len() + 2 + published.is_some() as usize, longest, (K_SIZE.0 - 110, K_SIZE.1 - 120));
-    let corner = emptiest_corner(
+    legend_off_the_data(
+        &mut chart,
         &pts,
-        (x0, x1),
-        (y0, y1),
-        frac,
+        ((x0, x1), (y0, y1)),
+        (series.len() + 2 + published.is_some() as usize, longest),
+        K_SIZE,
         [(false, false), (true, false), (false, true), (true, true)],
-    );
-    draw_series_legend(&mut chart, corner)?;
+    )?;
     Ok(())
 }
 
@@ -421,27 +461,13 @@ fn params_chart(root: &Area, title: &str, points: &[ParamPoint]) -> Result<()> {
     let (elo, ehi) = if elo.is_finite() { (elo, ehi) } else { (0.0, 100.0) };
     let espan = if ehi > elo { ehi - elo } else { 2.0 };
     let (y0, y1) = ((elo - 0.2 * espan).max(0.0), (ehi + 0.2 * espan).min(100.0));
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, (SANS, 26))
-        .margin(16)
-        .x_label_area_size(52)
-        .y_label_area_size(74)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(pe)?;
     let x_desc = format!("trainable parameters ({unit})");
     let decimals = (-(span / 4.0).log10()).ceil().clamp(0.0, 6.0) as usize;
     let x_fmt = move |x: &f64| format!("{x:.decimals$}");
-    chart
-        .configure_mesh()
-        .x_desc(x_desc)
-        .x_label_formatter(&x_fmt)
-        .y_desc("test error (%)")
-        .label_style((SANS, 16))
-        .axis_desc_style((SANS, 18))
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(225, 225, 225))
-        .draw()
-        .map_err(pe)?;
+    let mut chart = framed(
+        root,
+        Frame { title, x: x0..x1, y: y0..y1, x_desc: &x_desc, y_desc: "test error (%)", x_labels: Some((10, &x_fmt)) },
+    )?;
 
     // Per scheme: mean final error at each size, joined left to right.
     for lm in [false, true] {
@@ -530,15 +556,14 @@ fn params_chart(root: &Area, title: &str, points: &[ParamPoint]) -> Result<()> {
         pts.extend(sample((x, p.final_error), (x + label_w, p.final_error), 10));
         pts.extend(sample((x, p.best_error), (x, p.final_error), 10));
     }
-    let frac = legend_fraction(4, 30, plot_px);
-    let corner = emptiest_corner(
+    legend_off_the_data(
+        &mut chart,
         &pts,
-        (x0, x1),
-        (y0, y1),
-        frac,
+        ((x0, x1), (y0, y1)),
+        (4, 30),
+        ERROR_PARAMS_SIZE,
         [(true, true), (true, false), (false, true), (false, false)],
-    );
-    draw_series_legend(&mut chart, corner)?;
+    )?;
 
     // Run labels right of the final-error markers, moved up or down to avoid each other.
     let style = TextStyle::from((SANS, 15).into_font()).color(&RGBColor(40, 40, 40));
@@ -658,27 +683,23 @@ fn family_chart(root: &Area, title: &str, x_desc: &str, series: &[FamilySeries])
     if !xlo.is_finite() || !ylo.is_finite() {
         anyhow::bail!("no point to draw");
     }
-    let xspan = if xhi > xlo { xhi - xlo } else { xhi.abs().max(1.0) };
+    // Sizes within 5% of each other (ResNet-20 vs LM-ResNet-20) get a readable span around them.
+    let narrow = xhi - xlo <= 0.05 * xhi.abs();
+    let xspan = if narrow { xhi.abs().max(1e-3) * 0.2 } else { xhi - xlo };
+    let (x0, x1) = if narrow {
+        let mid = (xlo + xhi) / 2.0;
+        (mid - 0.6 * xspan, mid + 0.6 * xspan)
+    } else {
+        (xlo - 0.08 * xspan, xhi + 0.08 * xspan)
+    };
     let yspan = if yhi > ylo { yhi - ylo } else { 1.0 };
-    let (x0, x1) = (xlo - 0.08 * xspan, xhi + 0.08 * xspan);
     let (y0, y1) = ((ylo - 0.15 * yspan).max(0.0), (yhi + 0.15 * yspan).min(100.0));
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, (SANS, 24))
-        .margin(16)
-        .x_label_area_size(52)
-        .y_label_area_size(74)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(pe)?;
-    chart
-        .configure_mesh()
-        .x_desc(x_desc)
-        .y_desc("test error (%)")
-        .label_style((SANS, 16))
-        .axis_desc_style((SANS, 18))
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(225, 225, 225))
-        .draw()
-        .map_err(pe)?;
+    let decimals = (-(xspan / 4.0).log10()).ceil().clamp(0.0, 6.0) as usize;
+    let x_fmt = move |x: &f64| format!("{x:.decimals$}");
+    let mut chart = framed(
+        root,
+        Frame { title, x: x0..x1, y: y0..y1, x_desc, y_desc: "test error (%)", x_labels: Some((10, &x_fmt)) },
+    )?;
     let mut pts = Vec::new();
     for s in series {
         let c = if s.lm { LM_COLOR } else { EULER_COLOR };
@@ -724,14 +745,13 @@ fn family_chart(root: &Area, title: &str, x_desc: &str, series: &[FamilySeries])
         }
     }
     let longest = series.iter().map(|s| s.label.len() + 26).max().unwrap_or(30);
-    let frac = legend_fraction(2 * series.len(), longest, (FAMILY_SIZE.0 - 110, FAMILY_SIZE.1 - 120));
-    let corner = emptiest_corner(
+    legend_off_the_data(
+        &mut chart,
         &pts,
-        (x0, x1),
-        (y0, y1),
-        frac,
+        ((x0, x1), (y0, y1)),
+        (2 * series.len(), longest),
+        FAMILY_SIZE,
         [(true, true), (true, false), (false, true), (false, false)],
-    );
-    draw_series_legend(&mut chart, corner)?;
+    )?;
     Ok(())
 }
