@@ -1,5 +1,6 @@
 //! The whole network: stem → stages (each an ODE integration interval) → head.
 
+use crate::kernels;
 use crate::nn::{BranchKind, batch_norm, conv};
 use crate::scheme::SchemeConfig;
 use crate::scheme::noise::NoiseConfig;
@@ -124,8 +125,8 @@ impl Stem {
     /// - `x`: `[batch, C_in, H, W]` → `[batch, stem_width, H, W]` (CIFAR) or `H/4, W/4` (ImageNet)
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
-            Self::Cifar(conv) => conv.forward(x),
-            Self::ImageNet(s) => s.pool.forward(relu(s.bn.forward(s.conv.forward(x)))),
+            Self::Cifar(conv) => kernels::forward(conv, x),
+            Self::ImageNet(s) => s.pool.forward(relu(s.bn.forward(kernels::forward(&s.conv, x)))),
         }
     }
 }

@@ -61,6 +61,6 @@ impl BnReluConv {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.bn.forward(x);
         let x = relu(x);
-        self.conv.forward(x)
+        crate::kernels::forward(&self.conv, x)
     }
 }
