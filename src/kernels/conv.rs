@@ -158,6 +158,7 @@ fn run(
             DType::F32,
         )),
         Err(e) => {
+            super::FALLBACKS.fetch_add(1, Relaxed);
             static WARN: Once = Once::new();
             WARN.call_once(|| {
                 tracing::warn!("oneDNN convolution failed ({e}); using flex's for such calls")

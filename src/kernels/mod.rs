@@ -20,6 +20,7 @@ mod dnnl;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::DType;
@@ -42,6 +43,14 @@ static FAST: AtomicBool = AtomicBool::new(true);
 /// Time spent in the fast kernels' forward, input-gradient and weight-gradient passes since the
 /// start of the process (nanoseconds), for `odenet bench --breakdown`.
 static PASS_NANOS: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+
+/// Convolution passes that oneDNN refused and flex computed instead (each warned about once).
+static FALLBACKS: AtomicU64 = AtomicU64::new(0);
+
+/// How many convolution passes fell back from oneDNN to flex since the start of the process.
+pub fn fallbacks() -> u64 {
+    FALLBACKS.load(Ordering::Relaxed)
+}
 
 /// Milliseconds spent so far in the fast convolutions: `[forward, input gradient, weight
 /// gradient]` (zero on the flex path, which is not instrumented).
@@ -97,9 +106,12 @@ fn load() -> Result<(), String> {
 /// # Shapes
 /// - `x`: `[batch, C_in, H, W]` → `[batch, C_out, H_out, W_out]`
 pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let [_, _, h, w] = x.dims();
-    let ((top, bottom), (left, right)) =
-        conv.padding.calculate_padding_2d_pairs(h, w, &conv.kernel_size, &conv.stride);
+    let (top, left, bottom, right) = match conv.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) => (top, left, bottom, right),
+        PaddingConfig2d::Valid => (0, 0, 0, 0),
+        // Burn computes "same" padding privately; the models do not use it.
+        PaddingConfig2d::Same => return conv.forward(x),
+    };
     let options = ConvOptions::new_with_padding(
         conv.stride,
         [(top, bottom), (left, right)],
