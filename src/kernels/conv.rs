@@ -12,15 +12,15 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Bytes, DType};
 
 use super::dnnl::{self, ConvShape, Pass};
+use super::storage::{contiguous, dims, tensor};
 
 type Ad = Autodiff<Flex, NoCheckpointing>;
 
@@ -102,11 +102,6 @@ fn shape(x: &FlexTensor, w: &FlexTensor, o: &ConvOptions<2>) -> ConvShape {
     }
 }
 
-fn dims(t: &FlexTensor) -> [usize; 4] {
-    let s = t.layout().shape();
-    [s[0], s[1], s[2], s[3]]
-}
-
 fn forward(x: &FlexTensor, w: &FlexTensor, options: &ConvOptions<2>) -> FlexTensor {
     let s = shape(x, w, options);
     let out = [s.n, s.k, s.oh, s.ow];
@@ -152,11 +147,7 @@ fn run(
     };
     super::PASS_NANOS[pass as usize].fetch_add(start.elapsed().as_nanos() as u64, Relaxed);
     match result {
-        Ok(()) => Some(FlexTensor::new(
-            Bytes::from_elems(y),
-            Layout::contiguous(Shape::new(out)),
-            DType::F32,
-        )),
+        Ok(()) => Some(tensor(y, out)),
         Err(e) => {
             super::FALLBACKS.fetch_add(1, Relaxed);
             static WARN: Once = Once::new();
@@ -165,13 +156,5 @@ fn run(
             });
             None
         }
-    }
-}
-
-/// `t` itself when its storage is already one plain block, else a contiguous copy.
-fn contiguous(t: &FlexTensor) -> FlexTensor {
-    match t.layout().contiguous_offsets() {
-        Some(_) => t.clone(),
-        None => t.to_contiguous(),
     }
 }

@@ -1,11 +1,13 @@
 //! Which kernels run the models' convolutions on the CPU (issue 8: CPU training speed).
 //!
-//! Every convolution of the models goes through [`conv2d`] / [`forward`]; the models and schemes
-//! never know which path runs. Two paths:
+//! Every convolution of the models goes through [`conv2d`] / [`forward`], every batch norm (always
+//! followed by a ReLU in these networks) through [`bn_relu`]; the models and schemes never know
+//! which path runs. Two paths:
 //! - [`Kernels::Fast`]: oneDNN 2.x (Debian's `libdnnl-dev`, the CPU library PyTorch uses) through a
 //!   small C shim (`dnnl_shim.c`), for f32 tensors on the flex device, with its own autodiff
 //!   backward. Chosen by measurement (BENCHMARKS.md): one 128×16×32×32 3×3 convolution forward +
-//!   backward took 33 ms against flex's ~250 ms on the 2-core benchmark machine.
+//!   backward took 33 ms against flex's ~250 ms on the 2-core benchmark machine. Batch norm + ReLU
+//!   is one fused Rust pass forward and one backward (`bn_relu.rs`).
 //! - [`Kernels::Flex`]: Burn's own convolution, the reference. Always used for f64 tensors, for
 //!   dilated convolutions, for Burn's gradient checkpointing, and on other devices (CUDA, wgpu).
 //!
@@ -13,17 +15,22 @@
 //! (odenet built with the header and `libdnnl.so.2` loadable at run time), else `Flex`.
 
 #[cfg(odenet_dnnl)]
+mod bn_relu;
+#[cfg(odenet_dnnl)]
 mod conv;
 #[cfg(odenet_dnnl)]
 mod dnnl;
+#[cfg(odenet_dnnl)]
+mod storage;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use burn::nn::PaddingConfig2d;
+use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::DType;
+use burn::tensor::activation::relu;
 use burn::tensor::GradientCheckpointingStrategy;
 use burn::tensor::module;
 use burn::tensor::ops::ConvOptions;
@@ -128,7 +135,7 @@ pub fn conv2d(
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    if !runs_fast(&x, &weight, &options) {
+    if !runs_fast(&x, &weight) || options.dilation != [1, 1] {
         return module::conv2d(x, weight, bias, options);
     }
     #[cfg(odenet_dnnl)]
@@ -146,12 +153,32 @@ pub fn conv2d(
     unreachable!("runs_fast is false without oneDNN")
 }
 
-fn runs_fast(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> bool {
+/// `relu(bn.forward(x))` through the selected kernels: batch statistics (and the running ones
+/// updated) on an autodiff device with the layer in training, running statistics otherwise.
+///
+/// # Shapes
+/// - `x`: `[batch, C, H, W]` → `[batch, C, H, W]`
+pub fn bn_relu(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let gamma = bn.gamma.val();
+    if runs_fast(&x, &gamma) {
+        #[cfg(odenet_dnnl)]
+        match (x.device().is_autodiff(), bn.training.is_enabled()) {
+            (true, true) => return bn_relu::train(bn, x),
+            (false, _) => return bn_relu::infer(bn, x),
+            // A frozen layer on the training device: Burn's own path below.
+            (true, false) => {}
+        }
+    }
+    relu(bn.forward(x))
+}
+
+/// Whether the fast kernels take an operation on `x` with parameter `weight`: f32 tensors on the
+/// flex device (autodiff without Burn's gradient checkpointing, or plain), fast kernels selected.
+fn runs_fast<const D: usize>(x: &Tensor<4>, weight: &Tensor<D>) -> bool {
     let device = x.device();
     kernels() == Kernels::Fast
         && x.dtype() == DType::F32
         && weight.dtype() == DType::F32
-        && options.dilation == [1, 1]
         && device
             .gradient_checkpointing_strategy()
             .is_none_or(|s| s == GradientCheckpointingStrategy::Disabled)
