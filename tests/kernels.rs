@@ -145,3 +145,57 @@ fn a_conv_layer_with_bias_matches_burns_own_forward_and_gradients() {
     let (wf, wr) = (conv.weight.val().grad(&gf).expect("dw"), conv.weight.val().grad(&gr).expect("dw"));
     assert!(rel_err(wf, wr) < 1e-4);
 }
+
+/// Two batch norms with the same random γ and β (one for each path: each updates its own running
+/// statistics).
+fn twin_batch_norms(channels: usize, device: &Device) -> [burn::nn::BatchNorm; 2] {
+    let gamma = Tensor::<1>::random([channels], Distribution::Uniform(0.5, 1.5), device);
+    let beta = Tensor::<1>::random([channels], Distribution::Normal(0.0, 0.5), device);
+    [0, 1].map(|_| {
+        let mut bn = odenet::nn::batch_norm(channels, device);
+        bn.gamma = burn::module::Param::from_tensor(gamma.clone().detach());
+        bn.beta = burn::module::Param::from_tensor(beta.clone().detach());
+        bn
+    })
+}
+
+#[test]
+fn batch_norm_relu_matches_burn_in_training_and_inference() {
+    let device = fast_device().autodiff();
+    device.seed(6);
+    let [n, c, h, w] = [3, 5, 7, 6];
+    let [fast_bn, flex_bn] = twin_batch_norms(c, &device);
+    let x = (Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.0, 2.0), &device) + 0.7)
+        .require_grad();
+    let g = upstream_grad(&case(n, c, c, [h, w], 1, 1, 0, 1), &device);
+    let outputs = [
+        kernels::bn_relu(&fast_bn, x.clone()),
+        burn::tensor::activation::relu(flex_bn.forward(x.clone())),
+    ];
+    let mut results = Vec::new();
+    for (y, bn) in outputs.into_iter().zip([&fast_bn, &flex_bn]) {
+        let grads = (y.clone() * g.clone()).sum().backward();
+        let dgamma = bn.gamma.val().grad(&grads).expect("dγ").reshape([1, c, 1, 1]);
+        let dbeta = bn.beta.val().grad(&grads).expect("dβ").reshape([1, c, 1, 1]);
+        results.push([y.inner(), x.grad(&grads).expect("dx"), dgamma, dbeta]);
+    }
+    let reference = results.pop().expect("two paths");
+    for (name, (a, b)) in ["y", "dx", "dγ", "dβ"].iter().zip(results.pop().expect("fast").into_iter().zip(reference)) {
+        let e = rel_err(a, b);
+        assert!(e < 1e-4, "{name}: relative error {e:e}");
+    }
+    // Running statistics after one training step (biased batch variance, momentum 0.1, as Burn).
+    let stats = |bn: &burn::nn::BatchNorm| {
+        [bn.running_mean.value(), bn.running_var.value()].map(|t| t.inner().reshape([1, c, 1, 1]))
+    };
+    for (a, b) in stats(&fast_bn).into_iter().zip(stats(&flex_bn)) {
+        assert!(rel_err(a, b) < 1e-5);
+    }
+    // Inference (plain device, running statistics) with the updated statistics.
+    let plain = Device::flex();
+    let (fast_bn, flex_bn) = (fast_bn.valid(), flex_bn.valid());
+    let x = x.inner();
+    assert_eq!(x.device(), plain);
+    let e = rel_err(kernels::bn_relu(&fast_bn, x.clone()), burn::tensor::activation::relu(flex_bn.forward(x)));
+    assert!(e < 1e-5, "inference: relative error {e:e}");
+}
