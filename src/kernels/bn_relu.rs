@@ -23,7 +23,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use rayon::prelude::*;
 
-use super::storage::{contiguous, dims, slice, tensor};
+use super::storage::{contiguous, dims, par_planes, slice, tensor};
 
 type Ad = Autodiff<Flex, NoCheckpointing>;
 
@@ -62,13 +62,12 @@ pub(super) fn infer(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let x = contiguous(&x);
     let [_, c, h, w] = dims(&x);
     let data = slice(&x);
-    let mut y = vec![0.0f32; data.len()];
-    y.par_chunks_mut(h * w).zip(data.par_chunks(h * w)).enumerate().for_each(|(p, (y, x))| {
+    let y = par_planes(data.len() / (h * w), h * w, |p, y| {
         let ch = p % c;
         let scale = gamma[ch] * invstd[ch];
         let shift = beta[ch] - mean[ch] * scale;
-        for (y, x) in y.iter_mut().zip(x) {
-            *y = (x * scale + shift).max(0.0);
+        for (y, x) in y.iter_mut().zip(plane(data, p * h * w, h * w)) {
+            y.write((x * scale + shift).max(0.0));
         }
     });
     Tensor::from_primitive::<Flex>(tensor(y, dims(&x)))
@@ -102,33 +101,30 @@ fn backward(ops: Ops<State, 3>, grads: &mut Gradients) {
         .map(|ch| {
             let (mut sg, mut sgx) = (0.0f64, 0.0f64);
             for i in 0..n {
-                let (x, y, dy) = (plane(x, at(i, ch), hw), plane(y, at(i, ch), hw), plane(dy, at(i, ch), hw));
-                let (mut a, mut b) = (0.0f32, 0.0f32);
-                for ((&x, &y), &dy) in x.iter().zip(y).zip(dy) {
+                let [x, y, dy] = [x, y, dy].map(|s| plane(s, at(i, ch), hw));
+                let (a, b) = sums2(x, y, dy, |x, y, dy| {
                     let g = if y > 0.0 { dy } else { 0.0 };
-                    a += g;
-                    b += g * (x - mean[ch]);
-                }
-                sg += a as f64;
-                sgx += b as f64;
+                    (g, g * (x - mean[ch]))
+                });
+                sg += a;
+                sgx += b;
             }
             (sg, sgx * invstd[ch] as f64)
         })
         .collect();
     if let Some(node) = node_x {
         let m = (n * hw) as f64;
-        let mut dx = vec![0.0f32; x.len()];
-        dx.par_chunks_mut(hw).enumerate().for_each(|(p, dx)| {
+        let dx = par_planes(n * c, hw, |p, dx| {
             let ch = p % c;
             let i = p / c;
-            let (x, y, dy) = (plane(x, at(i, ch), hw), plane(y, at(i, ch), hw), plane(dy, at(i, ch), hw));
+            let [x, y, dy] = [x, y, dy].map(|s| plane(s, at(i, ch), hw));
             let k = gamma[ch] * invstd[ch];
             let mean_g = (sums[ch].0 / m) as f32;
             let mean_gx = (sums[ch].1 / m) as f32;
             for (((dx, &x), &y), &dy) in dx.iter_mut().zip(x).zip(y).zip(dy) {
                 let g = if y > 0.0 { dy } else { 0.0 };
                 let xhat = (x - mean[ch]) * invstd[ch];
-                *dx = k * (g - mean_g - xhat * mean_gx);
+                dx.write(k * (g - mean_g - xhat * mean_gx));
             }
         });
         grads.register::<Flex>(node.id, tensor(dx, [n, c, h, w]));
@@ -159,11 +155,11 @@ fn train_tracked(
     let stats: Vec<(f32, f32)> = (0..c)
         .into_par_iter()
         .map(|ch| {
-            let sum: f64 = (0..n).map(|i| plane(i, ch).iter().sum::<f32>() as f64).sum();
-            let mean = sum / m;
-            let sq: f64 = (0..n)
-                .map(|i| plane(i, ch).iter().map(|&v| (v - mean as f32).powi(2)).sum::<f32>() as f64)
-                .sum();
+            let sum1 = |f: &dyn Fn(f32) -> f32| -> f64 {
+                (0..n).map(|i| sums2(plane(i, ch), &[], &[], |x, _, _| (f(x), 0.0)).0).sum()
+            };
+            let mean = sum1(&|x| x) / m;
+            let sq = sum1(&|x| (x - mean as f32).powi(2));
             (mean as f32, (sq / m) as f32)
         })
         .collect();
@@ -172,13 +168,12 @@ fn train_tracked(
     let invstd: Vec<f32> = var.iter().map(|v| inv_std(*v as f64, epsilon)).collect();
     let g = slice(&contiguous(gamma.primitive())).to_vec();
     let b = slice(&contiguous(beta.primitive())).to_vec();
-    let mut y = vec![0.0f32; data.len()];
-    y.par_chunks_mut(hw).enumerate().for_each(|(p, y)| {
+    let y = par_planes(n * c, hw, |p, y| {
         let ch = p % c;
         let scale = g[ch] * invstd[ch];
         let shift = b[ch] - mean[ch] * scale;
         for (y, &x) in y.iter_mut().zip(plane(p / c, ch)) {
-            *y = (x * scale + shift).max(0.0);
+            y.write((x * scale + shift).max(0.0));
         }
     });
     let y = tensor(y, [n, c, h, w]);
@@ -193,6 +188,44 @@ fn train_tracked(
         OpsKind::UnTracked(prep) => prep.finish(y),
     };
     (out, mean, var)
+}
+
+/// Independent partial sums per reduction: one running sum is a serial chain of additions, which
+/// the compiler may not reorder; `LANES` of them vectorise.
+const LANES: usize = 16;
+
+/// `(Σ_j f(a_j, b_j, c_j).0, Σ_j f(a_j, b_j, c_j).1)` over `a` and the equally long `b`, `c`
+/// (or empty `b`, `c`: then `f` gets zeros for them), summed in f32 lanes and then in f64.
+#[inline(always)]
+fn sums2(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> (f32, f32)) -> (f64, f64) {
+    let at = |s: &[f32], j: usize| s.get(j).copied().unwrap_or(0.0);
+    let mut acc = [[0.0f32; LANES]; 2];
+    let full = a.len() / LANES * LANES;
+    if b.is_empty() {
+        for chunk in a[..full].chunks_exact(LANES) {
+            for l in 0..LANES {
+                let (u, v) = f(chunk[l], 0.0, 0.0);
+                acc[0][l] += u;
+                acc[1][l] += v;
+            }
+        }
+    } else {
+        let chunks = a[..full].chunks_exact(LANES).zip(b.chunks_exact(LANES)).zip(c.chunks_exact(LANES));
+        for ((a, b), c) in chunks {
+            for l in 0..LANES {
+                let (u, v) = f(a[l], b[l], c[l]);
+                acc[0][l] += u;
+                acc[1][l] += v;
+            }
+        }
+    }
+    let [mut s0, mut s1] = acc.map(|lanes| lanes.iter().map(|&v| v as f64).sum::<f64>());
+    for j in full..a.len() {
+        let (u, v) = f(a[j], at(b, j), at(c, j));
+        s0 += u as f64;
+        s1 += v as f64;
+    }
+    (s0, s1)
 }
 
 /// The `len` values of one (n, c) plane starting at `start`.

@@ -140,14 +140,19 @@ fn run(
     let a = contiguous(a);
     let b = contiguous(b);
     let out: [usize; 4] = out.map(|v| v as usize);
-    let mut y = vec![0.0f32; out.iter().product()];
+    let len = out.iter().product();
+    let mut y = Vec::with_capacity(len);
     let result = match (a.as_slice::<f32>(), b.as_slice::<f32>()) {
-        (Some(a), Some(b)) => dnnl::run(pass, s, a, b, &mut y),
+        (Some(a), Some(b)) => dnnl::run(pass, s, a, b, &mut y.spare_capacity_mut()[..len]),
         _ => Err("operands are not f32".to_string()),
     };
     super::PASS_NANOS[pass as usize].fetch_add(start.elapsed().as_nanos() as u64, Relaxed);
     match result {
-        Ok(()) => Some(tensor(y, out)),
+        Ok(()) => {
+            // SAFETY: the capacity is `len`, and oneDNN wrote all `len` values.
+            unsafe { y.set_len(len) };
+            Some(tensor(y, out))
+        }
         Err(e) => {
             super::FALLBACKS.fetch_add(1, Relaxed);
             static WARN: Once = Once::new();

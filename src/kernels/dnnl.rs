@@ -1,6 +1,7 @@
 //! The Rust side of `dnnl_shim.c`: loading oneDNN and running one convolution on plain buffers.
 
 use std::ffi::{CStr, c_char, c_int, c_long};
+use std::mem::MaybeUninit;
 
 /// Shape of one 2-D convolution: input `[n, c, h, w]`, weight `[k, c / groups, r, s]`, output
 /// `[n, k, oh, ow]`; `pad_h`/`pad_w` are the top/left paddings (the shim derives the bottom/right
@@ -79,8 +80,14 @@ fn set_default_env(key: &str, value: &str) {
 }
 
 /// Runs one pass; the slices are plain NCHW (activations) / OIHW (weights) buffers whose lengths
-/// match `shape` (checked).
-pub fn run(pass: Pass, shape: &ConvShape, a: &[f32], b: &[f32], out: &mut [f32]) -> Result<(), String> {
+/// match `shape` (checked). On success every element of `out` is written.
+pub fn run(
+    pass: Pass,
+    shape: &ConvShape,
+    a: &[f32],
+    b: &[f32],
+    out: &mut [MaybeUninit<f32>],
+) -> Result<(), String> {
     let x = (shape.n * shape.c * shape.h * shape.w) as usize;
     let y = (shape.n * shape.k * shape.oh * shape.ow) as usize;
     let w = (shape.k * (shape.c / shape.groups) * shape.r * shape.s) as usize;
@@ -94,7 +101,9 @@ pub fn run(pass: Pass, shape: &ConvShape, a: &[f32], b: &[f32], out: &mut [f32])
     }
     // SAFETY: the buffers have the sizes the shape implies (checked above); the shim reads `a` and
     // `b` and writes all of `out`, and serialises calls internally.
-    let rc = unsafe { odk_conv_run(pass as c_int, shape, a.as_ptr(), b.as_ptr(), out.as_mut_ptr()) };
+    let rc = unsafe {
+        odk_conv_run(pass as c_int, shape, a.as_ptr(), b.as_ptr(), out.as_mut_ptr().cast())
+    };
     match rc {
         0 => Ok(()),
         _ => Err(last_error()),
