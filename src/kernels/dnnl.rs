@@ -38,7 +38,7 @@ pub enum Pass {
 }
 
 unsafe extern "C" {
-    fn odk_init() -> c_int;
+    fn odk_init(path: *const c_char) -> c_int;
     fn odk_error() -> *const c_char;
     fn odk_conv_run(
         kind: c_int,
@@ -54,8 +54,11 @@ fn last_error() -> String {
     unsafe { CStr::from_ptr(odk_error()) }.to_string_lossy().into_owned()
 }
 
-/// Loads libdnnl (and with it OpenMP). Call once.
+/// Loads libdnnl (and with it OpenMP): `libdnnl.so.2`, or the file `ODENET_DNNL_LIB` names (the
+/// tests point it at a missing file to exercise the fallback). Call once.
 pub fn init() -> Result<(), String> {
+    let path = std::env::var("ODENET_DNNL_LIB").unwrap_or_else(|_| "libdnnl.so.2".into());
+    let path = std::ffi::CString::new(path).map_err(|_| "ODENET_DNNL_LIB contains a NUL byte")?;
     // OpenMP reads these once, when libdnnl loads libgomp. Passive waiting lets its threads sleep
     // between convolutions instead of spinning against rayon's threads on the same cores: one
     // 128×16×32×32 3×3 convolution forward + backward took 116 ms spinning and 33 ms passive on
@@ -64,8 +67,9 @@ pub fn init() -> Result<(), String> {
     if let Some(n) = std::env::var_os("RAYON_NUM_THREADS") {
         set_default_env("OMP_NUM_THREADS", &n.to_string_lossy());
     }
-    // SAFETY: odk_init only loads the library and creates the engine; it is called once.
-    match unsafe { odk_init() } {
+    // SAFETY: odk_init only loads the library and creates the engine; it is called once, with a
+    // NUL-terminated path.
+    match unsafe { odk_init(path.as_ptr()) } {
         0 => Ok(()),
         _ => Err(last_error()),
     }

@@ -53,16 +53,17 @@ static char error[256];
 /* The last error, for the Rust side's message. */
 const char *odk_error(void) { return error; }
 
-/* Loads libdnnl and creates the CPU engine and stream. 0 on success. */
-int odk_init(void) {
-    void *lib = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
+/* Loads oneDNN from `path` (e.g. "libdnnl.so.2") and creates the CPU engine and stream. 0 on
+ * success. */
+int odk_init(const char *path) {
+    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         snprintf(error, sizeof error, "%s", dlerror());
         return -1;
     }
 #define LOAD(name)                                                                 \
     if (!(p_##name = (__typeof__(&name))dlsym(lib, #name))) {                      \
-        snprintf(error, sizeof error, "libdnnl.so.2 has no symbol %s", #name);     \
+        snprintf(error, sizeof error, "%s has no symbol %s", path, #name);         \
         return -1;                                                                 \
     }
     LOAD(dnnl_engine_create);
