@@ -10,6 +10,8 @@
 #
 # Both frameworks use all cores (rayon pool / torch.set_num_threads(nproc)); the 1-thread runs
 # (RAYON_NUM_THREADS=1, --threads 1) compare per-core speed and are less disturbed by other load.
+# odenet runs with its default --kernels fast (oneDNN convolutions) and, for comparison, with
+# --kernels flex (Burn's own convolutions: the speed before issue 8).
 # "odenet, malloc tuned" runs the same binary with glibc's mmap/trim thresholds raised, so the large
 # activation buffers are reused instead of being mmap'd, page-faulted and unmapped every step.
 set -euo pipefail
@@ -21,7 +23,8 @@ WARMUP=${WARMUP:-2}
 STEPS=${STEPS:-5}
 COMPILE=${COMPILE:-1}
 SINGLE=${SINGLE:-1}
-TUNED=${TUNED:-1}
+TUNED=${TUNED:-0}
+FLEX=${FLEX:-1}
 MALLOC_TUNED="glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295"
 PYTHON=${PYTHON:-python3}
 CORES=$(nproc)
@@ -46,6 +49,10 @@ for m in $MODELS; do
     GLIBC_TUNABLES=$MALLOC_TUNED "$BIN" bench --model "$m" "${COMMON[@]}" --mode both --json \
       | sed 's/^{/{"variant":"malloc-tuned",/' >> "$RAW"
   fi
+  if [ "$FLEX" = 1 ]; then
+    "$BIN" bench --model "$m" "${COMMON[@]}" --mode both --json --kernels flex \
+      | sed 's/^{/{"variant":"flex",/' >> "$RAW"
+  fi
   echo "pytorch eager $m ($CORES threads) ..." >&2
   "$PYTHON" bench/torch_reference.py --model "$m" "${COMMON[@]}" --mode both --variants eager \
     --threads "$CORES" >> "$RAW"
@@ -60,6 +67,10 @@ for m in $MODELS; do
     if [ "$TUNED" = 1 ]; then
       RAYON_NUM_THREADS=1 GLIBC_TUNABLES=$MALLOC_TUNED "$BIN" bench --model "$m" "${COMMON[@]}" \
         --mode both --json | sed 's/^{/{"variant":"malloc-tuned",/' >> "$RAW"
+    fi
+    if [ "$FLEX" = 1 ]; then
+      RAYON_NUM_THREADS=1 "$BIN" bench --model "$m" "${COMMON[@]}" --mode both --json \
+        --kernels flex | sed 's/^{/{"variant":"flex",/' >> "$RAW"
     fi
     "$PYTHON" bench/torch_reference.py --model "$m" "${COMMON[@]}" --mode both --variants eager \
       --threads 1 >> "$RAW"
@@ -92,11 +103,13 @@ def overhead(lm, base):
 
 def table(threads, with_compile):
     tuned = any(r.get("variant") == "malloc-tuned" and r["threads"] == threads for r in rows)
-    extra = (" odenet, malloc tuned img/s |" if tuned else "") + \
+    flex = any(r.get("variant") == "flex" and r["threads"] == threads for r in rows)
+    extra = (" odenet --kernels flex img/s | fast / flex |" if flex else "") + \
+        (" odenet, malloc tuned img/s |" if tuned else "") + \
         (" PyTorch compile img/s |" if with_compile else "")
     print(f"| model | mode | odenet img/s | PyTorch eager img/s | odenet / eager |{extra} "
           "odenet LM overhead | PyTorch LM overhead |")
-    print("|---|---|---:|---:|---:|" + "---:|" * (tuned + with_compile) + "---:|---:|")
+    print("|---|---|---:|---:|---:|" + "---:|" * (2 * flex + tuned + with_compile) + "---:|---:|")
     for mode in ("train", "infer"):
         for m in models:
             o = get(m, mode, "odenet-burn", threads)
@@ -106,6 +119,10 @@ def table(threads, with_compile):
             lo = overhead(o, get(base, mode, "odenet-burn", threads)) if base else ""
             le = overhead(e, get(base, mode, "pytorch", threads, "eager")) if base else ""
             c = ""
+            if flex:
+                f = get(m, mode, "odenet-burn", threads, "flex")
+                speedup = f"{o['images_per_sec'] / f['images_per_sec']:.2f}" if o and f else "—"
+                c += f" {ips(f)} | {speedup} |"
             if tuned:
                 c += " " + ips(get(m, mode, "odenet-burn", threads, "malloc-tuned")) + " |"
             if with_compile:

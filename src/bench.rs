@@ -106,6 +106,9 @@ pub struct BenchReport {
     pub steps: usize,
     /// Worker threads of the CPU backend (rayon pool).
     pub threads: usize,
+    /// Convolution kernels on the CPU: `fast` (oneDNN) or `flex` (Burn's); `burn` elsewhere.
+    #[serde(default)]
+    pub kernels: String,
     /// batch_size × steps / (sum of the timed steps).
     pub images_per_sec: f64,
     /// Mean over the timed steps, milliseconds.
@@ -133,6 +136,12 @@ pub struct PhaseTimes {
     pub backward: f64,
     /// The SGD update.
     pub optimizer: f64,
+    /// Of `forward`: the convolutions (fast kernels only; 0 with flex, not instrumented).
+    #[serde(default)]
+    pub conv_forward: f64,
+    /// Of `backward`: the convolutions' input- and weight-gradient passes (fast kernels only).
+    #[serde(default)]
+    pub conv_backward: f64,
 }
 
 impl BenchReport {
@@ -243,6 +252,10 @@ fn time_steps(
         warmup: opts.warmup,
         steps: opts.steps,
         threads: rayon::current_num_threads(),
+        kernels: match device.clone().inner() == Device::flex() {
+            true => format!("{:?}", crate::kernels::kernels()).to_lowercase(),
+            false => "burn".into(),
+        },
         images_per_sec: (opts.batch_size * opts.steps) as f64 / total,
         ms_per_step: 1e3 * total / opts.steps as f64,
         ms_per_step_min: 1e3 * min,
@@ -272,9 +285,11 @@ fn run_one(config: &NetConfig, opts: &BenchOptions, device: &Device, mode: Bench
             let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &train_device);
             let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [b]), &train_device);
             sync(&train_device)?;
-            let mut phases: Vec<[f64; 3]> = Vec::new();
+            let mut phases: Vec<[f64; 5]> = Vec::new();
             let mut report = time_steps(config, opts, device, mode, || {
                 let m = model.take().expect("the model is put back after every step");
+                let c0 = crate::kernels::conv_millis();
+                let mut c1 = c0;
                 let t0 = Instant::now();
                 let (value, grads, t1) = if opts.reversible {
                     let (_, value, grads) = crate::reversible::loss_and_grads(&m, x.clone(), y.clone());
@@ -285,6 +300,7 @@ fn run_one(config: &NetConfig, opts: &BenchOptions, device: &Device, mode: Bench
                         sync(&train_device)?;
                     }
                     let t1 = Instant::now();
+                    c1 = crate::kernels::conv_millis();
                     let grads = GradientsParams::from_grads(loss.backward(), &m);
                     (loss.into_scalar::<f32>(), grads, t1)
                 };
@@ -292,12 +308,19 @@ fn run_one(config: &NetConfig, opts: &BenchOptions, device: &Device, mode: Bench
                     sync(&train_device)?;
                 }
                 let t2 = Instant::now();
+                let c2 = crate::kernels::conv_millis();
                 let m = optim.step(lr, m, grads);
                 model = Some(m);
                 sync(&train_device)?;
                 if opts.breakdown {
                     let ms = |a: Instant, b: Instant| 1e3 * (b - a).as_secs_f64();
-                    phases.push([ms(t0, t1), ms(t1, t2), ms(t2, Instant::now())]);
+                    phases.push([
+                        ms(t0, t1),
+                        ms(t1, t2),
+                        ms(t2, Instant::now()),
+                        c1[0] - c0[0],
+                        (c2[1] + c2[2]) - (c1[1] + c1[2]),
+                    ]);
                 }
                 if !value.is_finite() {
                     bail!("the loss became {value}");
@@ -307,8 +330,13 @@ fn run_one(config: &NetConfig, opts: &BenchOptions, device: &Device, mode: Bench
             if opts.breakdown {
                 let timed = &phases[phases.len() - opts.steps..];
                 let mean = |i: usize| timed.iter().map(|p| p[i]).sum::<f64>() / timed.len() as f64;
-                report.phases_ms =
-                    Some(PhaseTimes { forward: mean(0), backward: mean(1), optimizer: mean(2) });
+                report.phases_ms = Some(PhaseTimes {
+                    forward: mean(0),
+                    backward: mean(1),
+                    optimizer: mean(2),
+                    conv_forward: mean(3),
+                    conv_backward: mean(4),
+                });
             }
             Ok(report)
         }

@@ -20,6 +20,9 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     tune_allocator();
+    // Loads oneDNN (if installed) now, while no other thread exists: loading sets OpenMP's
+    // environment. Whether it is used is decided by `--kernels`.
+    let _ = odenet::kernels::fast_available();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! The whole network: stem → stages (each an ODE integration interval) → head.
 
+use crate::kernels;
 use crate::nn::{BranchKind, batch_norm, conv};
 use crate::scheme::SchemeConfig;
 use crate::scheme::noise::NoiseConfig;
@@ -8,7 +9,6 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
 /// The layers before the first stage.
@@ -124,8 +124,8 @@ impl Stem {
     /// - `x`: `[batch, C_in, H, W]` → `[batch, stem_width, H, W]` (CIFAR) or `H/4, W/4` (ImageNet)
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
-            Self::Cifar(conv) => conv.forward(x),
-            Self::ImageNet(s) => s.pool.forward(relu(s.bn.forward(s.conv.forward(x)))),
+            Self::Cifar(conv) => kernels::forward(conv, x),
+            Self::ImageNet(s) => s.pool.forward(kernels::bn_relu(&s.bn, kernels::forward(&s.conv, x))),
         }
     }
 }
@@ -156,7 +156,7 @@ impl Net {
     /// - `u`: `[batch, C, H, W]` → `[batch, classes]`
     pub fn forward_head(&self, u: Tensor<4>) -> Tensor<2> {
         let [batch, channels, _, _] = u.dims();
-        let u = relu(self.head_bn.forward(u));
+        let u = kernels::bn_relu(&self.head_bn, u);
         let pooled = u.mean_dim(3).mean_dim(2).reshape([batch, channels]);
         self.head_fc.forward(pooled)
     }

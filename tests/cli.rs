@@ -93,3 +93,35 @@ fn train_then_eval_round_trip_and_corrupt_checkpoint() {
     std::fs::write(&weights, &bytes[..bytes.len() / 2]).expect("truncate");
     assert_clean_failure(&["eval", out_s], "model.safetensors");
 }
+
+/// `odenet bench --json` on a tiny batch with extra flags and environment; (kernels, stderr).
+fn bench_kernels(flags: &[&str], env: &[(&str, &str)]) -> (String, String) {
+    let mut args = vec!["bench", "--model", "resnet20", "--batch-size", "2", "--image-size", "8"];
+    args.extend(["--warmup", "0", "--steps", "1", "--mode", "train", "--json"]);
+    args.extend(flags);
+    let o = Command::new(env!("CARGO_BIN_EXE_odenet"))
+        .args(&args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("odenet runs");
+    assert!(o.status.success(), "{args:?}:\n{}", text(&o));
+    let report: serde_json::Value =
+        serde_json::from_slice(&o.stdout).expect("one JSON report on stdout");
+    let kernels = report["kernels"].as_str().expect("the report names its kernels").to_string();
+    (kernels, String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn kernels_default_to_fast_and_fall_back_to_flex_with_one_warning() {
+    // oneDNN installed (as in CI): fast by default, flex on request, silently.
+    assert_eq!(bench_kernels(&[], &[]), ("fast".into(), String::new()));
+    assert_eq!(bench_kernels(&["--kernels", "flex"], &[]), ("flex".into(), String::new()));
+    // oneDNN missing at run time: flex, one warning line saying what to install, exit 0.
+    let missing = [("ODENET_DNNL_LIB", "/nonexistent/libdnnl.so.2")];
+    let (kernels, stderr) = bench_kernels(&[], &missing);
+    assert_eq!(kernels, "flex");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("warning: ") && stderr.contains("apt-get install libdnnl-dev"), "{stderr}");
+    // Asking for flex needs no oneDNN: no warning.
+    assert_eq!(bench_kernels(&["--kernels", "flex"], &missing), ("flex".into(), String::new()));
+}

@@ -40,9 +40,12 @@ pub struct BenchArgs {
     /// One JSON object per mode (one a line) instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    kernels: super::KernelArgs,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    args.kernels.apply();
     let config = zoo::create(&args.model, args.in_channels, args.classes)?;
     let opts = BenchOptions {
         device: args.device,
@@ -66,8 +69,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             println!("{}", r.line());
             if let Some(p) = r.phases_ms {
                 println!(
-                    "  forward {:.2} ms, backward {:.2} ms, optimizer {:.2} ms",
-                    p.forward, p.backward, p.optimizer
+                    "  forward {:.2} ms (conv {:.2}), backward {:.2} ms (conv {:.2}), \
+                     optimizer {:.2} ms",
+                    p.forward, p.conv_forward, p.backward, p.conv_backward, p.optimizer
                 );
             }
         }

@@ -16,9 +16,12 @@ pub struct EvalArgs {
     /// Batch size for evaluation.
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
+    #[command(flatten)]
+    kernels: super::KernelArgs,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    args.kernels.apply();
     let config_path = args.run.join("config.json");
     let text = std::fs::read_to_string(&config_path)
         .with_context(|| format!("reading {} (is this a run folder?)", config_path.display()))?;

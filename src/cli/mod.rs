@@ -10,6 +10,7 @@ mod reproduce;
 mod train;
 
 use clap::{Parser, Subcommand};
+use odenet::kernels::{self, Kernels};
 
 /// Deep networks as numerical schemes for ODEs: ResNet = forward Euler, LM-ResNet = a linear
 /// two-step method (Lu, Zhong, Li, Dong, ICML 2018).
@@ -51,5 +52,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(a) => report::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Reproduce(a) => reproduce::run(a),
+    }
+}
+
+/// `--kernels`, shared by the commands that compute (train, eval, bench).
+#[derive(clap::Args, Debug)]
+pub struct KernelArgs {
+    /// CPU convolution kernels: fast (oneDNN; falls back to flex with a warning where it is not
+    /// installed) or flex (Burn's own, the reference). Other devices always use Burn's.
+    #[arg(long, value_enum, default_value = "fast")]
+    kernels: Kernels,
+}
+
+impl KernelArgs {
+    /// Selects the kernels for this process; returns the ones that will run.
+    pub fn apply(&self) -> Kernels {
+        kernels::set_kernels(self.kernels)
     }
 }

@@ -94,6 +94,8 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    kernels: super::KernelArgs,
 }
 
 /// The stochastic term asked for by `--stochastic-depth`, `--noise` or the preset.
@@ -183,6 +185,7 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    args.kernels.apply();
     let out = args
         .out
         .clone()

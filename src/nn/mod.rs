@@ -8,7 +8,6 @@ pub use branch::{Branch, BranchConfig, BranchKind, shake};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 /// A bias-free convolution with "same" padding and He (fan-out) normal init, as in the official
 /// LM-ResNet code: `W ~ N(0, 2 / (k·k·C_out))` (He et al. 2015, fan-out mode).
@@ -59,8 +58,7 @@ impl BnReluConv {
     /// # Shapes
     /// - `x`: `[batch, C_in, H, W]` → `[batch, C_out, H / stride, W / stride]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.bn.forward(x);
-        let x = relu(x);
-        self.conv.forward(x)
+        let x = crate::kernels::bn_relu(&self.bn, x);
+        crate::kernels::forward(&self.conv, x)
     }
 }

@@ -1,0 +1,187 @@
+//! Which kernels run the models' convolutions on the CPU (issue 8: CPU training speed).
+//!
+//! Every convolution of the models goes through [`conv2d`] / [`forward`], every batch norm (always
+//! followed by a ReLU in these networks) through [`bn_relu`]; the models and schemes never know
+//! which path runs. Two paths:
+//! - [`Kernels::Fast`]: oneDNN 2.x (Debian's `libdnnl-dev`, the CPU library PyTorch uses) through a
+//!   small C shim (`dnnl_shim.c`), for f32 tensors on the flex device, with its own autodiff
+//!   backward. Chosen by measurement (BENCHMARKS.md): one 128×16×32×32 3×3 convolution forward +
+//!   backward took 33 ms against flex's ~250 ms on the 2-core benchmark machine. Batch norm + ReLU
+//!   is one fused Rust pass forward and one backward (`bn_relu.rs`).
+//! - [`Kernels::Flex`]: Burn's own convolution, the reference. Always used for f64 tensors, for
+//!   dilated convolutions, for Burn's gradient checkpointing, and on other devices (CUDA, wgpu).
+//!
+//! The choice is process-wide ([`set_kernels`]); the default is `Fast` where oneDNN is available
+//! (odenet built with the header and `libdnnl.so.2` loadable at run time), else `Flex`.
+
+#[cfg(odenet_dnnl)]
+mod bn_relu;
+#[cfg(odenet_dnnl)]
+mod conv;
+#[cfg(odenet_dnnl)]
+mod dnnl;
+#[cfg(odenet_dnnl)]
+mod storage;
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use burn::nn::{BatchNorm, PaddingConfig2d};
+use burn::nn::conv::Conv2d;
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn::tensor::activation::relu;
+use burn::tensor::GradientCheckpointingStrategy;
+use burn::tensor::module;
+use burn::tensor::ops::ConvOptions;
+
+/// Which convolution kernels run on the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kernels {
+    /// oneDNN's convolutions (falls back to flex, with a warning, where oneDNN is missing).
+    Fast,
+    /// Burn's flex backend only: the reference.
+    Flex,
+}
+
+static FAST: AtomicBool = AtomicBool::new(true);
+
+/// Time spent in the fast kernels' forward, input-gradient and weight-gradient passes since the
+/// start of the process (nanoseconds), for `odenet bench --breakdown`.
+static PASS_NANOS: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+
+/// Convolution passes that oneDNN refused and flex computed instead (each warned about once).
+static FALLBACKS: AtomicU64 = AtomicU64::new(0);
+
+/// How many convolution passes fell back from oneDNN to flex since the start of the process.
+pub fn fallbacks() -> u64 {
+    FALLBACKS.load(Ordering::Relaxed)
+}
+
+/// Milliseconds spent so far in the fast convolutions: `[forward, input gradient, weight
+/// gradient]` (zero on the flex path, which is not instrumented).
+pub fn conv_millis() -> [f64; 3] {
+    PASS_NANOS.each_ref().map(|n| n.load(Ordering::Relaxed) as f64 * 1e-6)
+}
+
+/// Selects the kernels for the rest of the process and returns the ones that will run: asking for
+/// `Fast` where oneDNN is unavailable prints one warning line saying why and what to install,
+/// and selects `Flex`.
+pub fn set_kernels(kernels: Kernels) -> Kernels {
+    let effective = match (kernels, fast_available()) {
+        (Kernels::Fast, Err(why)) => {
+            eprintln!("warning: fast CPU kernels unavailable ({why}); using Burn's flex kernels");
+            Kernels::Flex
+        }
+        (k, _) => k,
+    };
+    FAST.store(effective == Kernels::Fast, Ordering::Relaxed);
+    effective
+}
+
+/// The kernels that run now.
+pub fn kernels() -> Kernels {
+    if FAST.load(Ordering::Relaxed) && fast_available().is_ok() {
+        Kernels::Fast
+    } else {
+        Kernels::Flex
+    }
+}
+
+/// Whether oneDNN was built in and loads; the error says what to install. Loads it on the first
+/// call (the binary calls this first thing in `main`, before other threads exist, because loading
+/// sets OpenMP's environment).
+pub fn fast_available() -> Result<(), &'static str> {
+    static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
+    LOADED.get_or_init(load).as_ref().map(|_| ()).map_err(String::as_str)
+}
+
+#[cfg(odenet_dnnl)]
+fn load() -> Result<(), String> {
+    dnnl::init().map_err(|e| format!("{e}; install oneDNN with `apt-get install libdnnl-dev`"))
+}
+
+#[cfg(not(odenet_dnnl))]
+fn load() -> Result<(), String> {
+    Err("odenet was built without the oneDNN header; `apt-get install libdnnl-dev` and rebuild"
+        .to_string())
+}
+
+/// `Conv2d::forward` through the selected kernels.
+///
+/// # Shapes
+/// - `x`: `[batch, C_in, H, W]` → `[batch, C_out, H_out, W_out]`
+pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let (top, left, bottom, right) = match conv.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) => (top, left, bottom, right),
+        PaddingConfig2d::Valid => (0, 0, 0, 0),
+        // Burn computes "same" padding privately; the models do not use it.
+        PaddingConfig2d::Same => return conv.forward(x),
+    };
+    let options = ConvOptions::new_with_padding(
+        conv.stride,
+        [(top, bottom), (left, right)],
+        conv.dilation,
+        conv.groups,
+    );
+    conv2d(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()), options)
+}
+
+/// `burn::tensor::module::conv2d` through the selected kernels.
+pub fn conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    if !runs_fast(&x, &weight) || options.dilation != [1, 1] {
+        return module::conv2d(x, weight, bias, options);
+    }
+    #[cfg(odenet_dnnl)]
+    {
+        let y = conv::conv2d(x, weight, options);
+        match bias {
+            Some(b) => {
+                let channels = b.dims()[0];
+                y + b.reshape([1, channels, 1, 1])
+            }
+            None => y,
+        }
+    }
+    #[cfg(not(odenet_dnnl))]
+    unreachable!("runs_fast is false without oneDNN")
+}
+
+/// `relu(bn.forward(x))` through the selected kernels: batch statistics (and the running ones
+/// updated) on an autodiff device with the layer in training, running statistics otherwise.
+///
+/// # Shapes
+/// - `x`: `[batch, C, H, W]` → `[batch, C, H, W]`
+pub fn bn_relu(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let gamma = bn.gamma.val();
+    if runs_fast(&x, &gamma) {
+        #[cfg(odenet_dnnl)]
+        match (x.device().is_autodiff(), bn.training.is_enabled()) {
+            (true, true) => return bn_relu::train(bn, x),
+            (false, _) => return bn_relu::infer(bn, x),
+            // A frozen layer on the training device: Burn's own path below.
+            (true, false) => {}
+        }
+    }
+    relu(bn.forward(x))
+}
+
+/// Whether the fast kernels take an operation on `x` with parameter `weight`: f32 tensors on the
+/// flex device (autodiff without Burn's gradient checkpointing, or plain), fast kernels selected.
+fn runs_fast<const D: usize>(x: &Tensor<4>, weight: &Tensor<D>) -> bool {
+    let device = x.device();
+    kernels() == Kernels::Fast
+        && x.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+        && device
+            .gradient_checkpointing_strategy()
+            .is_none_or(|s| s == GradientCheckpointingStrategy::Disabled)
+        && weight.device().is_autodiff() == device.is_autodiff()
+        && device.inner() == Device::flex()
+}
