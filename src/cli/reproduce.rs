@@ -33,10 +33,13 @@ pub struct ReproduceArgs {
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    kernels: super::KernelArgs,
 }
 
 pub fn run(args: ReproduceArgs) -> anyhow::Result<()> {
     let exp = Experiment::load(&args.experiment)?;
+    args.kernels.apply();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let opts = reproduce::Options {
         seeds: args.seeds,
