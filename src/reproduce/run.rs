@@ -92,8 +92,9 @@ pub enum Outcome {
 /// Runs every run of `runs` (in order, `jobs` at a time) and says how each ended.
 pub fn execute(runs: Vec<PlannedRun>, devices: &[String], jobs: usize, progress: bool) -> Vec<(PlannedRun, Outcome)> {
     let total = runs.len();
+    let epochs_left = runs.iter().map(|r| r.config.epochs).sum();
     let queue = Mutex::new(runs.into_iter().collect::<VecDeque<_>>());
-    let tally = Mutex::new(Tally { done: 0, total, trained: Vec::new(), started: Instant::now() });
+    let tally = Mutex::new(Tally { done: 0, total, epochs_left, trained: (0, 0.0), started: Instant::now() });
     let results = Mutex::new(Vec::new());
     let jobs = jobs.max(1);
     std::thread::scope(|scope| {
@@ -152,37 +153,39 @@ fn wipe(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Runs done so far and the time the trained ones took, for the progress line and its ETA.
+/// Runs done so far and the time the trained epochs took, for the progress line and its ETA.
 struct Tally {
     done: usize,
     total: usize,
-    /// Seconds per run trained from scratch in this invocation.
-    trained: Vec<f64>,
+    /// Epochs of the runs not reported yet.
+    epochs_left: usize,
+    /// Epochs trained in this invocation and the seconds they took.
+    trained: (usize, f64),
     started: Instant,
 }
 
 impl Tally {
     fn report(&mut self, run: &PlannedRun, outcome: &Outcome, jobs: usize) {
         self.done += 1;
+        self.epochs_left = self.epochs_left.saturating_sub(run.config.epochs);
         let what = match outcome {
             Outcome::AlreadyFinished => "finished earlier, not trained again".to_string(),
             Outcome::Trained { resumed_from, seconds } => {
-                if *resumed_from == 0 {
-                    self.trained.push(*seconds);
-                }
+                self.trained.0 += run.config.epochs.saturating_sub(*resumed_from);
+                self.trained.1 += seconds;
                 let from = if *resumed_from > 0 { format!(", resumed after epoch {resumed_from}") } else { String::new() };
                 format!("trained in {}{from}", hms(*seconds))
             }
             Outcome::Failed(e) => format!("FAILED: {e}"),
         };
         let left = self.total - self.done;
-        let eta = if left == 0 {
-            String::new()
-        } else if self.trained.is_empty() {
-            " · ETA after the first run".to_string()
-        } else {
-            let mean = self.trained.iter().sum::<f64>() / self.trained.len() as f64;
-            format!(" · ETA {}", hms(mean * left as f64 / jobs.min(left) as f64))
+        let eta = match (left, self.trained) {
+            (0, _) => String::new(),
+            (_, (0, _)) => " · ETA after the first trained run".to_string(),
+            (_, (epochs, seconds)) => {
+                let per_epoch = seconds / epochs as f64;
+                format!(" · ETA {}", hms(per_epoch * self.epochs_left as f64 / jobs.min(left) as f64))
+            }
         };
         eprintln!(
             "[reproduce {}/{} runs · {} elapsed{eta}] {} seed {}: {what}",
