@@ -20,6 +20,10 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     tune_allocator();
+    // Test-only fault injection (see odenet::train::durable): abort at the N-th file write.
+    if let Some(n) = std::env::var("ODENET_FAULT_AT").ok().and_then(|v| v.parse().ok()) {
+        odenet::train::durable::arm_fault(n, true);
+    }
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ mod bench;
 mod download;
 mod eval;
 mod models;
+mod predict;
 mod report;
 mod train;
 
@@ -25,6 +26,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Evaluate a trained checkpoint on a test set.
     Eval(eval::EvalArgs),
+    /// Logits, probabilities and labels of a checkpoint on a test set (.safetensors or .npy).
+    Predict(predict::PredictArgs),
     /// List the registered architectures with their parameter counts and schemes.
     Models(models::ModelsArgs),
     /// Download a dataset's official archive and verify its checksum.
@@ -41,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Predict(a) => predict::run(a),
         Command::Models(a) => models::run(a),
         Command::Download(a) => download::run(a),
         Command::Analyze(a) => analyze::run(a),

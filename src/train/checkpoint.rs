@@ -1,11 +1,13 @@
 //! Checkpoints that survive a crash or a full disk: each one is a folder written under a
-//! temporary name and renamed into place, so a finished checkpoint is never half-overwritten.
+//! temporary name and renamed into place, so a finished checkpoint is never half-overwritten,
+//! and every file in it is flushed to disk before the rename ([`super::durable`]).
 //!
 //! Layout of `<run>/<name>/`: `model.safetensors` (weights and BN statistics, PyTorch-style
 //! names, for interchange and `odenet eval`), `model.bpk` (the same in Burn's burnpack, which also
 //! keeps parameter ids, so `optim.bpk` — the SGD momentum buffers keyed by those ids — applies
-//! again on `--resume`) and `state.json`.
+//! again on `--resume`) and `state.json`, written last.
 
+use super::durable;
 use crate::net::Net;
 use anyhow::{Context, Result};
 use burn::module::Module;
@@ -26,6 +28,10 @@ pub struct TrainState {
 }
 
 /// Writes `model`, `optim` and `state` to `<run_dir>/<name>/` atomically.
+///
+/// The new folder is written as `.<name>.tmp` (every file flushed, `state.json` last), then
+/// swapped in: `<name>` → `.<name>.old`, `.<name>.tmp` → `<name>`, remove `.<name>.old`. A crash
+/// at any point leaves a complete checkpoint that [`recover`] puts back in place.
 pub fn save(
     run_dir: &Path,
     name: &str,
@@ -33,12 +39,10 @@ pub fn save(
     optim: Option<&ModuleOptimizer>,
     state: &TrainState,
 ) -> Result<PathBuf> {
+    recover(run_dir, name)?;
     // `valid()` syncs the BN running statistics; the training copy may lag one step behind.
     let model = &model.valid();
-    let final_dir = run_dir.join(name);
-    let tmp = run_dir.join(format!(".{name}.tmp"));
-    let old = run_dir.join(format!(".{name}.old"));
-    let _ = fs::remove_dir_all(&tmp);
+    let [final_dir, tmp, old] = paths(run_dir, name);
     let written = fs::create_dir_all(&tmp)
         .with_context(|| format!("cannot create {}", tmp.display()))
         .and_then(|()| write_all(&tmp, model, optim, state));
@@ -47,41 +51,77 @@ pub fn save(
         return Err(e.context(format!("checkpoint '{name}' not written; the previous one is kept")));
     }
     // Swap: the old folder survives until the new one is in place.
-    let _ = fs::remove_dir_all(&old);
     if final_dir.exists() {
-        fs::rename(&final_dir, &old).context("cannot move the previous checkpoint aside")?;
+        durable::rename(&final_dir, &old).context("cannot move the previous checkpoint aside")?;
     }
-    fs::rename(&tmp, &final_dir).context("cannot move the new checkpoint into place")?;
-    let _ = fs::remove_dir_all(&old);
+    durable::rename(&tmp, &final_dir).context("cannot move the new checkpoint into place")?;
+    durable::fault_point("remove the previous checkpoint");
+    remove_dir(&old)?;
     Ok(final_dir)
 }
 
-fn write_all(dir: &Path, model: &Net, optim: Option<&ModuleOptimizer>, state: &TrainState) -> Result<()> {
-    let mut store = SafetensorsStore::from_file(dir.join("model.safetensors")).skip_enum_variants(true);
-    model
-        .save_into(&mut store)
-        .map_err(|e| anyhow::anyhow!("writing model weights: {e}"))?;
-    let record = model.clone().into_record().into_bytes().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    fs::write(dir.join("model.bpk"), &*record).context("writing model.bpk")?;
-    if let Some(optim) = optim {
-        let bytes = optim.into_bytes().map_err(|e| anyhow::anyhow!("encoding optimizer state: {e:?}"))?;
-        fs::write(dir.join("optim.bpk"), &*bytes).context("writing optimizer state")?;
-    }
-    let json = serde_json::to_string_pretty(state)?;
-    fs::write(dir.join("state.json"), json).context("writing state.json")?;
-    // Flush file contents so a power cut after rename does not leave empty files.
-    for f in ["model.safetensors", "state.json"] {
-        fs::File::open(dir.join(f)).and_then(|f| f.sync_all()).ok();
+/// `<run>/<name>`, `<run>/.<name>.tmp` (being written) and `<run>/.<name>.old` (being replaced).
+fn paths(run_dir: &Path, name: &str) -> [PathBuf; 3] {
+    [run_dir.join(name), run_dir.join(format!(".{name}.tmp")), run_dir.join(format!(".{name}.old"))]
+}
+
+/// Removes a folder if it exists and flushes its parent.
+fn remove_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        // state.json first: a half-removed folder never looks complete.
+        let _ = fs::remove_file(dir.join("state.json"));
+        fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+        if let Some(parent) = dir.parent() {
+            durable::sync_dir(parent)?;
+        }
     }
     Ok(())
 }
 
-/// The checkpoint folder to read: `<run>/<name>`, or the moved-aside copy if a crash hit
-/// between the two renames of [`save`].
+fn write_all(dir: &Path, model: &Net, optim: Option<&ModuleOptimizer>, state: &TrainState) -> Result<()> {
+    let mut store = SafetensorsStore::from_bytes(None).skip_enum_variants(true);
+    model.save_into(&mut store).map_err(|e| anyhow::anyhow!("encoding model weights: {e}"))?;
+    let weights = store.get_bytes().map_err(|e| anyhow::anyhow!("encoding model weights: {e}"))?;
+    durable::write(&dir.join("model.safetensors"), &weights)?;
+    let record = model.clone().into_record().into_bytes().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    durable::write(&dir.join("model.bpk"), &record)?;
+    if let Some(optim) = optim {
+        let bytes = optim.into_bytes().map_err(|e| anyhow::anyhow!("encoding optimizer state: {e:?}"))?;
+        durable::write(&dir.join("optim.bpk"), &bytes)?;
+    }
+    // Last: a folder holding state.json is complete (see `is_complete`).
+    durable::write_json(&dir.join("state.json"), state)
+}
+
+/// A checkpoint folder whose writing finished (`state.json` is written last).
+fn is_complete(dir: &Path) -> bool {
+    dir.join("state.json").is_file() && dir.join("model.safetensors").is_file()
+}
+
+/// Repairs `<run_dir>/<name>` after a crash inside [`save`] (for the process that writes the
+/// run): keeps `<name>` if complete, else moves the newest complete copy into place
+/// (`.<name>.tmp`, finished but not renamed yet, before `.<name>.old`), then removes the
+/// leftovers. Returns whether the checkpoint exists.
+pub fn recover(run_dir: &Path, name: &str) -> Result<bool> {
+    let [final_dir, tmp, old] = paths(run_dir, name);
+    if !is_complete(&final_dir) {
+        if let Some(found) = [&tmp, &old].into_iter().find(|d| is_complete(d)) {
+            remove_dir(&final_dir)?;
+            durable::rename(found, &final_dir)?;
+            tracing::warn!("recovered checkpoint {} from {}", final_dir.display(), found.display());
+        }
+    }
+    remove_dir(&tmp)?;
+    remove_dir(&old)?;
+    Ok(is_complete(&final_dir))
+}
+
+/// The checkpoint folder to read (for readers such as `eval`, which must not disturb a run being
+/// written): `<run>/<name>` if complete, else the complete copy a crash inside [`save`] left
+/// behind (the one [`recover`] would choose).
 pub fn locate(run_dir: &Path, name: &str) -> Option<PathBuf> {
-    [run_dir.join(name), run_dir.join(format!(".{name}.old"))]
-        .into_iter()
-        .find(|d| d.join("state.json").is_file() && d.join("model.safetensors").is_file())
+    let [final_dir, tmp, old] = paths(run_dir, name);
+    [final_dir, tmp, old].into_iter().find(|d| is_complete(d))
 }
 
 /// Loads weights (and BN statistics) from a checkpoint folder or a `.safetensors` file into `model`.
@@ -90,23 +130,48 @@ pub fn load_model(model: Net, path: &Path) -> Result<Net> {
     if !file.is_file() {
         anyhow::bail!("no model weights at {}", file.display());
     }
+    let bytes = fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    check_float32(&file, &bytes)?;
     let mut model = model;
-    let mut store = SafetensorsStore::from_file(&file).skip_enum_variants(true).validate(true);
+    let mut store = SafetensorsStore::from_bytes(Some(bytes)).skip_enum_variants(true).validate(true);
     let result = model
         .load_from(&mut store)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
-    if !result.missing.is_empty() || !result.errors.is_empty() {
+    if !result.missing.is_empty() || !result.unused.is_empty() || !result.errors.is_empty() {
         let missing: Vec<_> = result.missing.iter().map(|(p, _)| p.as_str()).take(5).collect();
+        let unused: Vec<_> = result.unused.iter().take(5).collect();
         anyhow::bail!(
-            "{} does not fit this model: {} missing tensors (e.g. {:?}), {} errors (e.g. {:?})",
+            "{} does not fit the model of the config: {} missing tensors (e.g. {:?}), {} tensors \
+             the model does not have (e.g. {:?}), {} errors (e.g. {:?})",
             file.display(),
             result.missing.len(),
             missing,
+            result.unused.len(),
+            unused,
             result.errors.len(),
             result.errors.first()
         );
     }
     Ok(model)
+}
+
+/// A safetensors file whose every tensor is float32 (odenet's checkpoint dtype); anything else
+/// is an error naming the file, the first offending tensor and its dtype.
+fn check_float32(file: &Path, bytes: &[u8]) -> Result<()> {
+    let tensors = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| anyhow::anyhow!("{} is not a valid safetensors file: {e}", file.display()))?;
+    let mut names = tensors.names();
+    names.sort();
+    for name in names {
+        let dtype = tensors.tensor(name).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?.dtype();
+        if dtype != safetensors::Dtype::F32 {
+            anyhow::bail!(
+                "{}: tensor '{name}' is {dtype:?}, but odenet checkpoints hold float32 tensors",
+                file.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Restores a model with its parameter ids from `<dir>/model.bpk` (for resuming).
