@@ -43,9 +43,9 @@ impl Predictions {
 
     /// Share of rows whose arg-max (first one on ties) is the label.
     pub fn accuracy(&self) -> f64 {
-        let hits = self.logits.chunks(self.classes).zip(&self.labels).filter(|(row, &label)| {
+        let hits = self.logits.chunks(self.classes).zip(&self.labels).filter(|(row, label)| {
             let best = row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
-            best as i64 == label
+            best as i64 == **label
         });
         hits.count() as f64 / self.len().max(1) as f64
     }
@@ -117,7 +117,7 @@ pub fn predict(model: &Net, loader: &dyn BatchSource, device: &Device) -> Result
         let images = Tensor::<4>::from_data(TensorData::new(batch.images, batch.dims), device);
         let logits = model.forward(images);
         out.classes = logits.dims()[1];
-        let values = logits.into_data().convert::<f32>().into_vec::<f32>();
+        let values = logits.into_data().convert::<f32>().try_into_vec::<f32>();
         out.logits.extend(values.map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?);
         out.labels.extend(batch.labels);
     }
