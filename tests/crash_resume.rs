@@ -10,7 +10,7 @@ use common::*;
 use image::{Rgb, RgbImage};
 use odenet::data::{Augment, DatasetKind};
 use odenet::train::durable::{arm_fault, fault_points_seen};
-use odenet::train::{DataConfig, FitOptions, Schedule, TrainConfig, fit};
+use odenet::train::{DataConfig, FitOptions, Schedule, TrainConfig, checkpoint, fit};
 use odenet::{NetConfig, SchemeConfig};
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -52,21 +52,35 @@ fn tiny_run(data: &Path) -> TrainConfig {
     c
 }
 
-/// Everything that must match an uninterrupted run, byte for byte (metrics without timings).
+/// The tensors of a safetensors file by name, as (dtype, shape, bytes): the file's own bytes also
+/// hold Burn's metadata map, whose order varies between processes.
+fn tensors(path: &Path) -> Vec<u8> {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+    let mut names = st.names();
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        let t = st.tensor(name).expect("tensor");
+        out.extend(format!("{name} {:?} {:?}", t.dtype(), t.shape()).into_bytes());
+        out.extend(t.data());
+    }
+    out
+}
+
+/// Everything that must match an uninterrupted run, byte for byte (metrics without timings; the
+/// burnpack files hold per-process parameter ids, and their content shows in the weights).
 fn outcome(run: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = [
-        "last/model.safetensors",
-        "last/model.bpk",
-        "last/optim.bpk",
-        "last/state.json",
-        "best/model.safetensors",
-        "best/state.json",
-        "k.json",
-        "config.json",
-    ]
-    .iter()
-    .map(|f| (f.to_string(), fs::read(run.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"))))
-    .collect();
+    let mut files: Vec<(String, Vec<u8>)> = ["last/model.safetensors", "best/model.safetensors"]
+        .iter()
+        .map(|f| (f.to_string(), tensors(&run.join(f))))
+        .collect();
+    for f in ["last/state.json", "best/state.json", "k.json", "config.json"] {
+        files.push((f.to_string(), fs::read(run.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"))));
+    }
+    for f in ["last/model.bpk", "last/optim.bpk"] {
+        assert!(run.join(f).is_file(), "{f} exists");
+    }
     let metrics = odenet::report::read_metrics(&run.join("metrics.jsonl")).expect("metrics");
     let text = fs::read_to_string(run.join("metrics.jsonl")).expect("metrics");
     assert_eq!(text.lines().count(), metrics.len(), "no duplicate or torn lines:\n{text}");
@@ -106,6 +120,7 @@ fn a_run_killed_at_any_write_resumes_to_the_uninterrupted_result() {
     let points = fault_points_seen();
     assert!(points >= 30, "a 2-epoch run makes {points} writes and renames");
     let expected = outcome(&reference);
+    eprintln!("{points} write points in a 2-epoch run");
 
     // Resuming a finished run trains nothing and reports the run's own numbers.
     let summary = fit(&config, &reference, &resume).expect("resume a finished run");
@@ -114,8 +129,14 @@ fn a_run_killed_at_any_write_resumes_to_the_uninterrupted_result() {
     assert_eq!(summary.final_test_acc, last[1].test_acc);
     assert_eq!(outcome(&reference), expected, "a finished run is left as it was");
 
-    let quiet = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    // Injected faults are expected panics: keep them quiet, but report any other.
+    let default_hook = std::sync::Arc::new(std::panic::take_hook());
+    let hook = default_hook.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        if !format!("{info}").contains("injected fault") {
+            hook(info)
+        }
+    }));
     let run = run_dir("crash-run");
     for at in 1..=points {
         let _ = fs::remove_dir_all(&run);
@@ -124,8 +145,16 @@ fn a_run_killed_at_any_write_resumes_to_the_uninterrupted_result() {
         if at % 3 == 0 {
             let _ = crash_at(1 + at % 4, || drop(fit(&config, &run, &resume)));
         }
+        // Saved work: the most epochs any complete copy of `last` holds (state.json is written
+        // last into a checkpoint folder).
+        let saved = [".last.tmp", "last", ".last.old"]
+            .iter()
+            .filter_map(|d| checkpoint::load_state(&run.join(d)).ok())
+            .map(|s| s.epochs_done)
+            .max()
+            .unwrap_or(0);
         match fit(&config, &run, &resume) {
-            Ok(_) => {}
+            Ok(summary) => assert_eq!(summary.resumed_from, saved, "crash at write point {at}: work lost"),
             // Killed before config.json existed: nothing to resume, start over.
             Err(e) if format!("{e:#}").contains("no run to resume") => {
                 let opts = FitOptions { overwrite: true, ..FitOptions::default() };
@@ -138,5 +167,5 @@ fn a_run_killed_at_any_write_resumes_to_the_uninterrupted_result() {
             assert!(want == have, "crash at write point {at}: {name} differs");
         }
     }
-    std::panic::set_hook(quiet);
+    let _ = std::panic::take_hook();
 }

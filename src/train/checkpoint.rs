@@ -99,17 +99,20 @@ fn is_complete(dir: &Path) -> bool {
 }
 
 /// Repairs `<run_dir>/<name>` after a crash inside [`save`] (for the process that writes the
-/// run): keeps `<name>` if complete, else moves the newest complete copy into place
-/// (`.<name>.tmp`, finished but not renamed yet, before `.<name>.old`), then removes the
-/// leftovers. Returns whether the checkpoint exists.
+/// run): puts the newest complete copy in place — `.<name>.tmp` if its writing finished (it is
+/// always newer than `<name>`: [`save`] starts by cleaning it), else `<name>`, else
+/// `.<name>.old` — and removes the leftovers. Returns whether the checkpoint exists.
 pub fn recover(run_dir: &Path, name: &str) -> Result<bool> {
     let [final_dir, tmp, old] = paths(run_dir, name);
-    if !is_complete(&final_dir) {
-        if let Some(found) = [&tmp, &old].into_iter().find(|d| is_complete(d)) {
-            remove_dir(&final_dir)?;
-            durable::rename(found, &final_dir)?;
-            tracing::warn!("recovered checkpoint {} from {}", final_dir.display(), found.display());
-        }
+    let newest = if is_complete(&tmp) {
+        Some(&tmp)
+    } else {
+        (!is_complete(&final_dir) && is_complete(&old)).then_some(&old)
+    };
+    if let Some(found) = newest {
+        remove_dir(&final_dir)?;
+        durable::rename(found, &final_dir)?;
+        tracing::warn!("recovered checkpoint {} from {}", final_dir.display(), found.display());
     }
     remove_dir(&tmp)?;
     remove_dir(&old)?;

@@ -27,6 +27,8 @@ pub struct RunSummary {
     pub best_test_acc: f64,
     pub best_epoch: usize,
     pub k: Vec<(usize, usize, Vec<f32>)>,
+    /// Epochs already done when this call started (the resumed checkpoint's; 0 for a new run).
+    pub resumed_from: usize,
     /// `--resume` found every epoch already done: nothing was trained, the numbers are the run's.
     pub already_finished: bool,
 }
@@ -417,6 +419,7 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
         best_test_acc: state.best_test_acc,
         best_epoch: state.best_epoch,
         k,
+        resumed_from: first_epoch,
         already_finished: opts.resume && first_epoch == config.epochs,
     })
 }
