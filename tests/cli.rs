@@ -61,7 +61,7 @@ fn bad_input_fails_cleanly() {
     assert_clean_failure(&["train", "--noise", "pink"], "unknown --noise 'pink'");
     // Nonsense values are rejected before anything is made, naming field, value and rule.
     assert_clean_failure(&["train", "--lr", "NaN"], "optim.lr = NaN: must be a finite number > 0");
-    assert_clean_failure(&["train", "--lr", "-1"], "optim.lr = -1.0");
+    assert_clean_failure(&["train", "--lr=-1"], "optim.lr = -1.0");
     assert_clean_failure(&["train", "--weight-decay", "inf"], "optim.weight_decay = inf");
     assert_clean_failure(&["train", "--epochs", "0"], "epochs = 0: must be at least 1");
     assert_clean_failure(&["train", "--train-per-class", "0"], "data.train_per_class = 0");

@@ -139,7 +139,7 @@ pub fn load_model(model: Net, path: &Path) -> Result<Net> {
     let mut store = SafetensorsStore::from_bytes(Some(bytes)).skip_enum_variants(true).validate(true);
     let result = model
         .load_from(&mut store)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+        .map_err(|e| anyhow::anyhow!("{} does not fit the model of the config: {e}", file.display()))?;
     if !result.missing.is_empty() || !result.unused.is_empty() || !result.errors.is_empty() {
         let missing: Vec<_> = result.missing.iter().map(|(p, _)| p.as_str()).take(5).collect();
         let unused: Vec<_> = result.unused.iter().take(5).collect();

@@ -46,14 +46,14 @@ pub struct FitOptions {
 }
 
 /// The files and folders of a run that [`fit`] writes (checkpoint temporaries included).
-const RUN_ENTRIES: [&str; 10] = [
+const RUN_ENTRIES: [&str; 12] = [
     "config.json", "metrics.jsonl", "k.json", "last", ".last.tmp", ".last.old", "best", ".best.tmp",
-    ".best.old", "config.json.tmp",
+    ".best.old", "config.json.tmp", "metrics.jsonl.tmp", "k.json.tmp",
 ];
 
-/// Checks what is already in `run_dir` against the options: a new run needs an empty folder (or
-/// `overwrite`, which clears the run's files), a resumed one needs a run to resume.
-fn prepare_run_dir(run_dir: &Path, opts: &FitOptions) -> Result<()> {
+/// Checks what is already in `run_dir` against the options: a new run needs a folder without a
+/// run in it (or `overwrite`), a resumed one needs a run to resume. Returns the run's entries.
+fn check_run_dir(run_dir: &Path, opts: &FitOptions) -> Result<Vec<&'static str>> {
     if opts.resume && opts.overwrite {
         bail!("choose either resume or overwrite for {}", run_dir.display());
     }
@@ -71,7 +71,13 @@ fn prepare_run_dir(run_dir: &Path, opts: &FitOptions) -> Result<()> {
             run_dir.display(),
             present.join(", ")
         );
-    } else {
+    }
+    Ok(present)
+}
+
+/// Creates `run_dir`, first removing the old run's entries for `overwrite`.
+fn start_run_dir(run_dir: &Path, opts: &FitOptions, present: &[&str]) -> Result<()> {
+    if opts.overwrite {
         for entry in present {
             let path = run_dir.join(entry);
             let removed =
@@ -273,9 +279,7 @@ pub fn evaluate(model: &Net, loader: &dyn BatchSource, device: &Device) -> Resul
 /// drops metrics of epochs after it, and reproduces an uninterrupted run exactly.
 pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<RunSummary> {
     config.validate()?;
-    prepare_run_dir(run_dir, opts)?;
-    durable::write_json(&run_dir.join("config.json"), config)?;
-
+    let present = check_run_dir(run_dir, opts)?;
     let (train, test) = make_loaders(config)?;
     let device = parse_device(&config.device)?;
     device.seed(config.seed);
@@ -297,6 +301,10 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
             train.classes().len()
         );
     }
+
+    // Only now, with config and data known good, is the run folder touched.
+    start_run_dir(run_dir, opts, &present)?;
+    durable::write_json(&run_dir.join("config.json"), config)?;
 
     let mut model = config.model.init(&train_device);
     if config.reversible && !crate::reversible::is_reversible(&model) {
