@@ -129,6 +129,51 @@ fn train_then_eval_round_trip_and_corrupt_checkpoint() {
     assert_eq!(npy.len(), 10 + header + 50 * 10 * 4);
     assert_clean_failure(&["predict", out_s, "--out", "x.csv"], "must end in .safetensors or .npy");
 
+    // export → float64 → import: the imported run evaluates exactly like the original, and
+    // `train --resume` fine-tunes it.
+    let exported = out.join("exported.safetensors");
+    let o = odenet(&["export", out_s, "--out", exported.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "{}", text(&o));
+    let bytes = std::fs::read(&exported).expect("exported");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("valid safetensors");
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, t)| {
+            assert_eq!(t.dtype(), safetensors::Dtype::F32, "{name}");
+            let f64s = t.data().chunks(4).flat_map(|b| (f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).to_le_bytes());
+            (name, t.shape().to_vec(), f64s.collect())
+        })
+        .collect();
+    tensors.sort();
+    assert!(tensors.iter().any(|(n, _, _)| n.contains("lm_k")), "k_n exported");
+    let write64 = |path: &std::path::Path, tensors: &[(String, Vec<usize>, Vec<u8>)]| {
+        let views = tensors.iter().map(|(n, shape, b)| {
+            (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F64, shape.clone(), b).expect("view"))
+        });
+        std::fs::write(path, safetensors::serialize(views, None).expect("serialize")).expect("write");
+    };
+    let w64 = out.join("weights64.safetensors");
+    write64(&w64, &tensors);
+    let imported = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-imported");
+    let _ = std::fs::remove_dir_all(&imported);
+    let imported_s = imported.to_str().expect("utf-8");
+    let o = odenet(&["import", w64.to_str().expect("utf-8"), "--config", out_s, "--out", imported_s]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = odenet(&["eval", imported_s]);
+    let again: serde_json::Value = serde_json::from_slice(&o.stdout).expect("eval prints JSON");
+    assert_eq!((&again["test_acc"], &again["test_loss"]), (&report["test_acc"], &report["test_loss"]));
+    let o = odenet(&["train", "--resume", "--out", imported_s, "--quiet"]);
+    assert!(o.status.success() && text(&o).contains("1 epochs"), "{}", text(&o));
+    let missing = out.join("missing.safetensors");
+    write64(&missing, &tensors[1..]);
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-imported-missing");
+    let _ = std::fs::remove_dir_all(&target);
+    assert_clean_failure(
+        &["import", missing.to_str().expect("utf-8"), "--config", out_s, "--out", target.to_str().expect("utf-8")],
+        &format!("1 missing tensors (e.g. [\"{}\"])", tensors[0].0),
+    );
+
     // The run folder is not overwritten by a fresh train; a resume of the finished run says so.
     let again = [
         "train", "--model", "lm-resnet20", "--data", "fashion-mnist", "--train-per-class", "10",

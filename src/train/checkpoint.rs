@@ -78,11 +78,16 @@ fn remove_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn write_all(dir: &Path, model: &Net, optim: Option<&ModuleOptimizer>, state: &TrainState) -> Result<()> {
+/// The weights and BN statistics of `model` as safetensors, under odenet's parameter paths (the
+/// names of its PyTorch twin, `scripts/odenet_torch.py`).
+pub fn weights_bytes(model: &Net) -> Result<Vec<u8>> {
     let mut store = SafetensorsStore::from_bytes(None).skip_enum_variants(true);
     model.save_into(&mut store).map_err(|e| anyhow::anyhow!("encoding model weights: {e}"))?;
-    let weights = store.get_bytes().map_err(|e| anyhow::anyhow!("encoding model weights: {e}"))?;
-    durable::write(&dir.join("model.safetensors"), &weights)?;
+    store.get_bytes().map_err(|e| anyhow::anyhow!("encoding model weights: {e}"))
+}
+
+fn write_all(dir: &Path, model: &Net, optim: Option<&ModuleOptimizer>, state: &TrainState) -> Result<()> {
+    durable::write(&dir.join("model.safetensors"), &weights_bytes(model)?)?;
     let record = model.clone().into_record().into_bytes().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     durable::write(&dir.join("model.bpk"), &record)?;
     if let Some(optim) = optim {
@@ -134,7 +139,7 @@ pub fn load_model(model: Net, path: &Path) -> Result<Net> {
         anyhow::bail!("no model weights at {}", file.display());
     }
     let bytes = fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-    check_float32(&file, &bytes)?;
+    let bytes = to_float32(&file, bytes)?;
     let mut model = model;
     let mut store = SafetensorsStore::from_bytes(Some(bytes)).skip_enum_variants(true).validate(true);
     let result = model
@@ -158,23 +163,58 @@ pub fn load_model(model: Net, path: &Path) -> Result<Net> {
     Ok(model)
 }
 
-/// A safetensors file whose every tensor is float32 (odenet's checkpoint dtype); anything else
-/// is an error naming the file, the first offending tensor and its dtype.
-fn check_float32(file: &Path, bytes: &[u8]) -> Result<()> {
-    let tensors = safetensors::SafeTensors::deserialize(bytes)
+/// The safetensors `bytes` of `file` with every floating-point tensor as float32 (odenet's
+/// dtype; F64, F16 and BF16 are converted, as PyTorch exports may hold them) and PyTorch's
+/// integer `num_batches_tracked` counters dropped; any other tensor type is an error naming it.
+fn to_float32(file: &Path, bytes: Vec<u8>) -> Result<Vec<u8>> {
+    use safetensors::Dtype;
+    let tensors = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| anyhow::anyhow!("{} is not a valid safetensors file: {e}", file.display()))?;
     let mut names = tensors.names();
     names.sort();
-    for name in names {
-        let dtype = tensors.tensor(name).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?.dtype();
-        if dtype != safetensors::Dtype::F32 {
-            anyhow::bail!(
-                "{}: tensor '{name}' is {dtype:?}, but odenet checkpoints hold float32 tensors",
-                file.display()
-            );
-        }
+    let views: Vec<_> = names.iter().map(|n| (*n, tensors.tensor(n))).collect();
+    if views.iter().all(|(_, t)| t.as_ref().is_ok_and(|t| t.dtype() == Dtype::F32)) {
+        return Ok(bytes);
     }
-    Ok(())
+    let mut converted = Vec::new();
+    for (name, view) in views {
+        let view = view.map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let data = view.data();
+        let values: Vec<f32> = match view.dtype() {
+            Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            Dtype::F64 => data
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32)
+                .collect(),
+            Dtype::BF16 => data.chunks_exact(2).map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)).collect(),
+            Dtype::F16 => data.chunks_exact(2).map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect(),
+            _ if name.ends_with("num_batches_tracked") => continue,
+            other => anyhow::bail!(
+                "{}: tensor '{name}' is {other:?}; model weights must be floating point",
+                file.display()
+            ),
+        };
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        converted.push((name.to_string(), view.shape().to_vec(), bytes));
+    }
+    let views = converted
+        .iter()
+        .map(|(n, shape, b)| Ok((n.clone(), safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b)?)))
+        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
+    Ok(safetensors::serialize(views, None)?)
+}
+
+/// IEEE half precision to single (exact: every f16 is an f32).
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = if h >> 15 == 1 { -1.0 } else { 1.0 };
+    let exp = ((h >> 10) & 0x1f) as i32;
+    let mantissa = (h & 0x3ff) as f32;
+    match exp {
+        0 => sign * mantissa * 2f32.powi(-24),
+        31 if mantissa == 0.0 => sign * f32::INFINITY,
+        31 => f32::NAN,
+        _ => sign * (1.0 + mantissa / 1024.0) * 2f32.powi(exp - 15),
+    }
 }
 
 /// Restores a model with its parameter ids from `<dir>/model.bpk` (for resuming).
