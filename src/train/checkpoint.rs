@@ -141,7 +141,11 @@ pub fn load_model(model: Net, path: &Path) -> Result<Net> {
     let bytes = fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
     let bytes = to_float32(&file, bytes)?;
     let mut model = model;
-    let mut store = SafetensorsStore::from_bytes(Some(bytes)).skip_enum_variants(true).validate(true);
+    // Partial: missing tensors are listed below by name instead of Burn's bare "not found".
+    let mut store = SafetensorsStore::from_bytes(Some(bytes))
+        .skip_enum_variants(true)
+        .validate(true)
+        .allow_partial(true);
     let result = model
         .load_from(&mut store)
         .map_err(|e| anyhow::anyhow!("{} does not fit the model of the config: {e}", file.display()))?;
