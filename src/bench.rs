@@ -183,6 +183,7 @@ fn train_config(model: &NetConfig, opts: &BenchOptions) -> TrainConfig {
             train_per_class: None,
             test_per_class: None,
             augment: Augment::none(),
+            normalization: Default::default(),
         },
         optim: Preset::PaperCifar10.optim(),
         schedule: Schedule::Constant,

@@ -30,6 +30,7 @@ pub mod reversible;
 pub mod scheme;
 pub mod stage;
 pub mod train;
+pub mod validate;
 pub mod zoo;
 
 pub use net::{Net, NetConfig};

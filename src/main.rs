@@ -23,6 +23,10 @@ fn main() -> std::process::ExitCode {
     // Loads oneDNN (if installed) now, while no other thread exists: loading sets OpenMP's
     // environment. Whether it is used is decided by `--kernels`.
     let _ = odenet::kernels::fast_available();
+    // Test-only fault injection (see odenet::train::durable): abort at the N-th file write.
+    if let Some(n) = std::env::var("ODENET_FAULT_AT").ok().and_then(|v| v.parse().ok()) {
+        odenet::train::durable::arm_fault(n, true);
+    }
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -36,6 +36,7 @@ fn train_config(model: NetConfig, epochs: usize) -> TrainConfig {
         train_per_class: Some(10),
         test_per_class: Some(5),
         augment: odenet::data::Augment::none(),
+        normalization: Default::default(),
     };
     common::config(model, data, epochs, 16)
 }

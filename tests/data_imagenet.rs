@@ -538,6 +538,7 @@ fn one_epoch_of_training_on_a_lazy_folder() {
         train_per_class: None,
         test_per_class: None,
         augment: data::Augment::none(),
+        normalization: Default::default(),
     };
     let mut config = common::config(model, data, 1, 4);
     config.optim.lr = 0.01;

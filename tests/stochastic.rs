@@ -6,6 +6,7 @@ mod common;
 
 use burn::prelude::*;
 use odenet::nn::shake;
+use odenet::scheme::noise::SurvivalIndexing::{Huang, Official};
 use odenet::scheme::noise::{DropScaling, NoiseConfig, StageNoise, survival};
 use odenet::zoo;
 
@@ -26,13 +27,18 @@ fn stochastic_depth_statistics() {
     train.seed(11);
 
     // Linear decay p_l = 1 − (l/L)(1 − p_L), l = 1 … L.
-    assert!((survival(27, 27, 0.8) - 0.8).abs() < 1e-12);
-    assert!((survival(1, 54, 0.5) - (1.0 - 0.5 / 54.0)).abs() < 1e-12);
+    assert!((survival(27, 27, 0.8, Huang) - 0.8).abs() < 1e-12);
+    assert!((survival(1, 54, 0.5, Huang) - (1.0 - 0.5 / 54.0)).abs() < 1e-12);
+    // Official code: p_i = 1 − (i/(L − 1))(1 − p_L), i = 0 … L − 1: block 1 always survives.
+    assert_eq!(survival(1, 54, 0.5, Official), 1.0);
+    assert!((survival(54, 54, 0.5, Official) - 0.5).abs() < 1e-12);
+    assert!((survival(28, 55, 0.5, Official) - 0.75).abs() < 1e-12);
+    assert_eq!(survival(1, 1, 0.5, Official), 1.0);
 
     // Empirical survival of each block of a stage (blocks 4..=9 of 12, p_L = 0.5) over N draws,
     // within 4 binomial standard deviations.
     let noise = StageNoise::new(
-        &NoiseConfig::StochasticDepth { p_last: 0.5, scaling: DropScaling::AtTest },
+        &NoiseConfig::StochasticDepth { p_last: 0.5, scaling: DropScaling::AtTest, indexing: Default::default() },
         3,
         6,
         12,
@@ -45,7 +51,7 @@ fn stochastic_depth_statistics() {
         }
     }
     for (i, &k) in kept.iter().enumerate() {
-        let p = survival(4 + i, 12, 0.5);
+        let p = survival(4 + i, 12, 0.5, Huang);
         let sd = (p * (1.0 - p) / n as f64).sqrt();
         let rate = k as f64 / n as f64;
         assert!((rate - p).abs() < 4.0 * sd, "block {}: rate {rate} vs p {p} (sd {sd})", 4 + i);
@@ -55,7 +61,7 @@ fn stochastic_depth_statistics() {
 
     // E[training contribution of f] = test-time contribution, for both scalings.
     for scaling in [DropScaling::AtTest, DropScaling::Inverted] {
-        let noise = StageNoise::new(&NoiseConfig::StochasticDepth { p_last: 0.5, scaling }, 0, 1, 1);
+        let noise = StageNoise::new(&NoiseConfig::StochasticDepth { p_last: 0.5, scaling, indexing: Default::default() }, 0, 1, 1);
         let p = noise.survival[0];
         let f = [0.5f32, -2.0, 4.0, 1.0];
         let make = |d: &Device| Tensor::<4>::from_data(TensorData::new(f.to_vec(), [1, 4, 1, 1]), d);
@@ -137,7 +143,7 @@ fn injected_noise_has_the_configured_moments_in_training_only() {
 fn stochastic_networks_are_deterministic_at_test_time_and_random_in_training() {
     let device = Device::flex();
     let x = Tensor::<4>::random([2, 3, 16, 16], burn::tensor::Distribution::Default, &device);
-    let sd = NoiseConfig::StochasticDepth { p_last: 0.5, scaling: DropScaling::AtTest };
+    let sd = NoiseConfig::StochasticDepth { p_last: 0.5, scaling: DropScaling::AtTest, indexing: Default::default() };
     for (name, noise) in [
         ("lm-resnet20", sd.clone()),
         ("resnet20", NoiseConfig::Gaussian { sigma: 0.1 }),

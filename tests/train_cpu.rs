@@ -25,6 +25,7 @@ fn tiny_cifar10_run_beats_35_percent_after_one_epoch() {
         train_per_class: Some(1000),
         test_per_class: Some(300),
         augment: Augment::none(),
+        normalization: Default::default(),
     };
     let config = config(small_lm(3, 16), data, 1, 64);
     let summary = fit(&config, &run_dir("cifar-lm"), &FitOptions::default()).expect("training runs");
@@ -39,7 +40,7 @@ fn stochastic_depth_lm_resnet_learns_on_fashion_mnist() {
     // heavy regularisation for 6 blocks, so one short epoch reaches ~45 % (~67 % without it);
     // the assertion is that it learns (chance: 10 %).
     let mut model = small_lm(1, 8);
-    model.noise = NoiseConfig::StochasticDepth { p_last: 0.5, scaling: DropScaling::AtTest };
+    model.noise = NoiseConfig::StochasticDepth { p_last: 0.5, scaling: DropScaling::AtTest, indexing: Default::default() };
     let config = config(model, fashion(Some(500), Some(200)), 1, 64);
     let summary = fit(&config, &run_dir("fmnist-sd"), &FitOptions::default()).expect("training runs");
     eprintln!("stochastic-depth Fashion-MNIST test accuracy {:.4}", summary.final_test_acc);

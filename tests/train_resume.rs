@@ -34,6 +34,10 @@ fn same_seed_same_run_resume_matches_and_failures_are_clean() {
     fit(&config, &a, &opts).expect("run a");
     fit(&config, &b, &opts).expect("run b");
     let (ma, mb) = (metrics(&a), metrics(&b));
+    // A fresh run into a folder holding a run is refused; the run is left alone.
+    let err = fit(&config, &a, &opts).expect_err("existing run folder");
+    assert!(format!("{err:#}").contains("pass --resume to continue it or --overwrite"), "{err:#}");
+    assert_eq!(metrics(&a).len(), 2);
     assert_eq!(ma.len(), 2);
     assert_eq!(ma.iter().map(outcome).collect::<Vec<_>>(), mb.iter().map(outcome).collect::<Vec<_>>());
 
@@ -44,7 +48,7 @@ fn same_seed_same_run_resume_matches_and_failures_are_clean() {
     fit(&first, &c, &opts).expect("first epoch");
     let state = checkpoint::load_state(&checkpoint::locate(&c, "last").expect("last")).expect("state");
     assert_eq!(state.epochs_done, 1);
-    fit(&config, &c, &FitOptions { resume: true, progress: false }).expect("resumed run");
+    fit(&config, &c, &FitOptions { resume: true, ..FitOptions::default() }).expect("resumed run");
     let mc = metrics(&c);
     assert_eq!(mc.len(), 2, "resume appends epoch 2 only");
     assert_eq!(outcome(&mc[1]), outcome(&ma[1]), "resumed epoch 2 equals the uninterrupted one");
@@ -70,7 +74,7 @@ fn same_seed_same_run_resume_matches_and_failures_are_clean() {
     assert!(format!("{err:#}").contains("the loss became"), "{err:#}");
 
     // --resume without a checkpoint is an error, not a fresh start.
-    let err = fit(&config, &run_dir("nothing"), &FitOptions { resume: true, progress: false })
+    let err = fit(&config, &run_dir("nothing"), &FitOptions { resume: true, ..FitOptions::default() })
         .expect_err("nothing to resume");
     assert!(format!("{err:#}").contains("no checkpoint"), "{err:#}");
 }

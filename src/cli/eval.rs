@@ -1,6 +1,6 @@
 use anyhow::Context;
 use clap::Args;
-use odenet::train::{self, TrainConfig, checkpoint};
+use odenet::train::{self, checkpoint};
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -23,10 +23,7 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     args.kernels.apply();
     let config_path = args.run.join("config.json");
-    let text = std::fs::read_to_string(&config_path)
-        .with_context(|| format!("reading {} (is this a run folder?)", config_path.display()))?;
-    let mut config: TrainConfig = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a valid run config", config_path.display()))?;
+    let mut config = odenet::report::read_config(&config_path)?;
     if let Some(device) = args.device {
         config.device = device;
     }

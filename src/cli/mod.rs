@@ -4,7 +4,10 @@ mod analyze;
 mod bench;
 mod download;
 mod eval;
+mod export;
+mod import;
 mod models;
+mod predict;
 mod report;
 mod reproduce;
 mod train;
@@ -27,6 +30,12 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Evaluate a trained checkpoint on a test set.
     Eval(eval::EvalArgs),
+    /// Logits, probabilities and labels of a checkpoint on a test set (.safetensors or .npy).
+    Predict(predict::PredictArgs),
+    /// Write a checkpoint's weights as safetensors under the PyTorch twin's parameter names.
+    Export(export::ExportArgs),
+    /// Make a run folder from a safetensors state dict (any float dtype) and a config.
+    Import(import::ImportArgs),
     /// List the registered architectures with their parameter counts and schemes.
     Models(models::ModelsArgs),
     /// Download a dataset's official archive and verify its checksum.
@@ -46,6 +55,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Predict(a) => predict::run(a),
+        Command::Export(a) => export::run(a),
+        Command::Import(a) => import::run(a),
         Command::Models(a) => models::run(a),
         Command::Download(a) => download::run(a),
         Command::Analyze(a) => analyze::run(a),

@@ -2,8 +2,19 @@ use anyhow::Context;
 use clap::Args;
 use odenet::data::{self, Augment, DatasetKind};
 use odenet::scheme::SchemeConfig;
-use odenet::scheme::noise::{DropScaling, NoiseConfig};
-use odenet::train::{self, DataConfig, FitOptions, Preset, Schedule, TrainConfig};
+use odenet::scheme::noise::{DropScaling, NoiseConfig, SurvivalIndexing};
+use odenet::train::{
+    self, DataConfig, FitOptions, KDecayTarget, Normalization, Preset, Schedule, TrainConfig,
+};
+
+/// Initial range of per-channel k_n.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum KInit {
+    /// U[−0.1, 0] in the paper's convention (as the scalar k_n).
+    Paper,
+    /// Official MResNetC: U(−0.1, 0) for its stored 1 − k, i.e. k in [1, 1.1].
+    Official,
+}
 use odenet::zoo;
 use std::path::PathBuf;
 
@@ -46,17 +57,30 @@ pub struct TrainArgs {
     /// Do not apply weight decay to the LM coefficients k_n.
     #[arg(long)]
     no_decay_k: bool,
+    /// Where weight decay pulls k_n: paper (toward 0, like any weight) or official (toward 1:
+    /// the official code decays its stored 1 − k). Default: official with --preset official.
+    #[arg(long, value_enum)]
+    k_decay_target: Option<KDecayTarget>,
     /// Learn one k_n per channel instead of one scalar per block (LM models only).
     #[arg(long)]
     per_channel_k: bool,
+    /// Initial per-channel k_n: paper (U[−0.1, 0]) or official (MResNetC draws U(−0.1, 0) for its
+    /// 1 − k, i.e. k in [1, 1.1]). Default: official with --preset official.
+    #[arg(long, value_enum, requires = "per_channel_k")]
+    per_channel_k_init: Option<KInit>,
     /// Stochastic depth: survival probability p_L of the last block (linear decay
     /// p_l = 1 − (l/L)(1 − p_L)); `--preset paper-sd` sets the paper's value.
     #[arg(long, value_name = "P_L")]
     stochastic_depth: Option<f64>,
     /// How stochastic depth keeps E[update] deterministic: at-test (paper, Huang et al.: scale
-    /// f by p at test time) or inverted (official code: divide f by p in training).
-    #[arg(long, default_value = "at-test")]
-    drop_scaling: String,
+    /// f by p at test time) or inverted (official code: divide f by p in training). Default:
+    /// inverted with --preset official, else at-test.
+    #[arg(long)]
+    drop_scaling: Option<String>,
+    /// Stochastic-depth survival indexing: huang (p_l = 1 − (l/L)(1 − p_L), l = 1 … L) or
+    /// official (i/(L − 1), i = 0 … L − 1). Default: official with --preset official.
+    #[arg(long, value_enum)]
+    sd_indexing: Option<SurvivalIndexing>,
     /// Inject noise after every block in training: gaussian or uniform (official code: U(0, σ)).
     #[arg(long)]
     noise: Option<String>,
@@ -76,6 +100,10 @@ pub struct TrainArgs {
     /// Keep only the first N test images of each class.
     #[arg(long)]
     test_per_class: Option<usize>,
+    /// Per-channel normalisation: dataset (train-split statistics) or official-cifar (the
+    /// official code's constants). Default: official-cifar with --preset official on CIFAR.
+    #[arg(long, value_enum)]
+    normalization: Option<Normalization>,
     /// Turn off the pad-4 / random-crop / flip augmentation (imagenet: train with the
     /// evaluation resize + centre crop).
     #[arg(long)]
@@ -91,6 +119,9 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last checkpoint (its saved config is used).
     #[arg(long)]
     resume: bool,
+    /// Start over in --out even if it holds a run (its metrics and checkpoints are deleted).
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -100,18 +131,20 @@ pub struct TrainArgs {
 
 /// The stochastic term asked for by `--stochastic-depth`, `--noise` or the preset.
 fn noise_config(args: &TrainArgs, blocks: usize) -> anyhow::Result<NoiseConfig> {
-    let scaling = match args.drop_scaling.as_str() {
-        "at-test" => DropScaling::AtTest,
-        "inverted" => DropScaling::Inverted,
-        other => anyhow::bail!("unknown --drop-scaling '{other}': use at-test or inverted"),
+    let scaling = match args.drop_scaling.as_deref() {
+        None => args.preset.drop_scaling(),
+        Some("at-test") => DropScaling::AtTest,
+        Some("inverted") => DropScaling::Inverted,
+        Some(other) => anyhow::bail!("unknown --drop-scaling '{other}': use at-test or inverted"),
     };
+    let indexing = args.sd_indexing.unwrap_or(args.preset.sd_indexing());
     let sigma = args.noise_sigma;
     match (args.stochastic_depth.or(args.preset.p_last(blocks)), args.noise.as_deref()) {
         (Some(_), Some(_)) => anyhow::bail!("choose either --stochastic-depth or --noise"),
         (Some(p), None) if !(p > 0.0 && p <= 1.0) => {
             anyhow::bail!("--stochastic-depth must be a survival probability in (0, 1], got {p}")
         }
-        (Some(p_last), None) => Ok(NoiseConfig::StochasticDepth { p_last, scaling }),
+        (Some(p_last), None) => Ok(NoiseConfig::StochasticDepth { p_last, scaling, indexing }),
         (None, Some(_)) if !(sigma.is_finite() && sigma > 0.0) => {
             anyhow::bail!("--noise-sigma must be positive, got {sigma}")
         }
@@ -141,8 +174,12 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         anyhow::bail!("--crop-size applies to --data imagenet only");
     }
     let mut model = zoo::create(&args.model, in_channels, classes)?;
-    if let SchemeConfig::LinearTwoStep { per_channel, .. } = &mut model.scheme {
+    if let SchemeConfig::LinearTwoStep { per_channel, k_init } = &mut model.scheme {
         *per_channel = args.per_channel_k;
+        let official = args.preset == Preset::Official;
+        if args.per_channel_k && args.per_channel_k_init.unwrap_or(if official { KInit::Official } else { KInit::Paper }) == KInit::Official {
+            *k_init = [1.0, 1.1];
+        }
     } else if args.per_channel_k {
         anyhow::bail!("--per-channel-k needs an LM model, and {} is not one", args.model);
     }
@@ -164,6 +201,10 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     optim.lr = args.lr.unwrap_or(optim.lr);
     optim.weight_decay = args.weight_decay.unwrap_or(optim.weight_decay);
     optim.decay_k = !args.no_decay_k;
+    if let Some(target) = args.k_decay_target {
+        optim.k_decay_target = target;
+    }
+    let normalization = args.normalization.unwrap_or(args.preset.normalization(&args.data));
     let augment = if args.no_augment { Augment::none() } else { kind.default_augment() };
     Ok(TrainConfig {
         model,
@@ -173,6 +214,7 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             train_per_class: args.train_per_class,
             test_per_class: args.test_per_class,
             augment,
+            normalization,
         },
         optim,
         schedule,
@@ -191,15 +233,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-s{}", args.model, args.data, args.seed)));
     let config = if args.resume {
-        let path = out.join("config.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("--resume: cannot read {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not a run config", path.display()))?
+        odenet::report::read_config(&out.join("config.json")).context("--resume")?
     } else {
         resolve(&args)?
     };
-    let opts = FitOptions { resume: args.resume, progress: !args.quiet };
+    let opts = FitOptions { resume: args.resume, progress: !args.quiet, overwrite: args.overwrite };
     let summary = train::fit(&config, &out, &opts)?;
+    if summary.already_finished {
+        println!("{} had already finished all {} epochs: nothing to resume.", out.display(), summary.epochs);
+    }
     println!(
         "{}: {} epochs, final test accuracy {:.2}%, best {:.2}% (epoch {}) — run folder {}",
         config.model.name,

@@ -141,7 +141,7 @@ fn resolve_dir(dir: &Path, sub: &str, probe: &str) -> PathBuf {
 pub fn load_cifar10(dir: &Path) -> Result<DataSplit, DataError> {
     let dir = resolve_dir(dir, "cifar-10-batches-bin", "test_batch.bin");
     let hint = "expected the CIFAR-10 binary version (data_batch_1..5.bin, test_batch.bin); \
-                fetch it with data::download(Cifar10, \"data\") or from https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
+                run `odenet download cifar10 --dir data` or fetch https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
     let classes = class_names(&dir.join("batches.meta.txt"), &CIFAR10_CLASSES)?;
     let train_files: Vec<PathBuf> = (1..=5)
         .map(|i| dir.join(format!("data_batch_{i}.bin")))
@@ -155,7 +155,7 @@ pub fn load_cifar10(dir: &Path) -> Result<DataSplit, DataError> {
 pub fn load_cifar100(dir: &Path) -> Result<DataSplit, DataError> {
     let dir = resolve_dir(dir, "cifar-100-binary", "test.bin");
     let hint = "expected the CIFAR-100 binary version (train.bin, test.bin); \
-                fetch it with data::download(Cifar100, \"data\") or from https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz";
+                run `odenet download cifar100 --dir data` or fetch https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz";
     let classes = class_names(&dir.join("fine_label_names.txt"), &CIFAR100_CLASSES)?;
     let train = read_files(&[dir.join("train.bin")], 2, &classes, hint)?;
     let test = read_files(&[dir.join("test.bin")], 2, &classes, hint)?;

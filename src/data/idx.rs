@@ -25,20 +25,49 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] = [
 const IMAGES_MAGIC: u32 = 0x0000_0803;
 const LABELS_MAGIC: u32 = 0x0000_0801;
 
-/// File contents, gunzipped if they start with the gzip magic `1f 8b`.
-fn read_maybe_gz(path: &Path, hint: &str) -> Result<Vec<u8>, DataError> {
+/// Deflate cannot expand data by more than about 1032:1 (RFC 1951 limits a 258-byte match to
+/// 2 bits at best), so a gzip stream whose header promises more is refused before decoding.
+const MAX_DEFLATE_RATIO: usize = 1032;
+
+/// File contents of an IDX file with `ndims` dimensions, gunzipped if they start with the gzip
+/// magic `1f 8b`. Decompression stops at the size the IDX header announces (plus one byte, to
+/// detect a longer stream), so a gzip bomb cannot inflate beyond what the file claims to hold.
+fn read_maybe_gz(path: &Path, hint: &str, ndims: usize) -> Result<Vec<u8>, DataError> {
     let bytes = read_file(path, hint)?;
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::Truncated {
-                path: path.to_path_buf(),
-                detail: format!("corrupt gzip stream: {e}"),
-            })?;
-        Ok(out)
-    } else {
-        Ok(bytes)
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(bytes);
+    }
+    let corrupt = |e: std::io::Error| DataError::Truncated {
+        path: path.to_path_buf(),
+        detail: format!("corrupt gzip stream: {e}"),
+    };
+    let mut decoder = flate2::read::MultiGzDecoder::new(bytes.as_slice());
+    let header_len = 4 * (1 + ndims);
+    let mut out = Vec::with_capacity(header_len);
+    (&mut decoder).take(header_len as u64).read_to_end(&mut out).map_err(corrupt)?;
+    if out.len() < header_len {
+        return Ok(out); // parse_idx reports the short header
+    }
+    let dims = (0..ndims).map(|d| {
+        let i = 4 + 4 * d;
+        u32::from_be_bytes([out[i], out[i + 1], out[i + 2], out[i + 3]]) as usize
+    });
+    let payload = dims.fold(Some(1usize), |acc, d| acc.and_then(|a| a.checked_mul(d)));
+    let limit = payload.and_then(|p| p.checked_add(header_len));
+    let max = bytes.len().saturating_mul(MAX_DEFLATE_RATIO);
+    match limit {
+        Some(limit) if limit <= max => {
+            (&mut decoder).take((limit - header_len + 1) as u64).read_to_end(&mut out).map_err(corrupt)?;
+            Ok(out)
+        }
+        _ => Err(DataError::Truncated {
+            path: path.to_path_buf(),
+            detail: format!(
+                "the IDX header announces {} bytes, more than a {}-byte gzip file can hold",
+                limit.map_or_else(|| "over 2^64".to_string(), |l| l.to_string()),
+                bytes.len()
+            ),
+        }),
     }
 }
 
@@ -86,7 +115,7 @@ fn parse_idx<'a>(
 
 /// Read an IDX3 image file: returns (count, rows, cols, pixels row-major).
 pub fn read_idx_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>), DataError> {
-    let bytes = read_maybe_gz(path, "IDX image file not found")?;
+    let bytes = read_maybe_gz(path, "IDX image file not found", 3)?;
     let (dims, payload) = parse_idx(path, &bytes, IMAGES_MAGIC, 3)?;
     if dims[1] == 0 || dims[2] == 0 {
         return Err(DataError::invalid(
@@ -99,7 +128,7 @@ pub fn read_idx_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>), Da
 
 /// Read an IDX1 label file, checking every label is `< num_classes`.
 pub fn read_idx_labels(path: &Path, num_classes: usize) -> Result<Vec<u32>, DataError> {
-    let bytes = read_maybe_gz(path, "IDX label file not found")?;
+    let bytes = read_maybe_gz(path, "IDX label file not found", 1)?;
     let (_, payload) = parse_idx(path, &bytes, LABELS_MAGIC, 1)?;
     if let Some(index) = payload.iter().position(|&l| l as usize >= num_classes) {
         return Err(DataError::LabelOutOfRange {
@@ -166,9 +195,9 @@ fn read_split(
 /// class names; `name` becomes [`DataSplit::name`].
 pub fn load_idx_dir(dir: &Path, name: &str, classes: &[&str]) -> Result<DataSplit, DataError> {
     let hint = if name == "fashion-mnist" {
-        "install it with `apt-get install -y dataset-fashion-mnist` or fetch it with data::download(FashionMnist, dir)"
+        "install it with `apt-get install -y dataset-fashion-mnist` or run `odenet download fashion-mnist --dir DIR`"
     } else {
-        "install it with `apt-get install -y dataset-mnist` or fetch it with data::download(Mnist, dir)"
+        "install it with `apt-get install -y dataset-mnist` or fetch the four IDX files into DIR"
     };
     if !dir.is_dir() {
         return Err(DataError::Missing {

@@ -90,7 +90,10 @@ pub fn scheme_label(scheme: &SchemeConfig) -> String {
 pub fn read_config(path: &Path) -> Result<TrainConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read {} (is this a run folder?)", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a valid run config", path.display()))
+    let config: TrainConfig = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid run config", path.display()))?;
+    config.validate().with_context(|| format!("{} is not a valid run config", path.display()))?;
+    Ok(config)
 }
 
 /// Reads `metrics.jsonl`: blank lines are ignored, a line that does not parse is an error naming

@@ -4,7 +4,7 @@
 use super::budget::Budget;
 use super::experiment::{Experiment, Row};
 use crate::data::{self, DatasetKind};
-use crate::scheme::noise::{DropScaling, NoiseConfig};
+use crate::scheme::noise::NoiseConfig;
 use crate::train::{DataConfig, TrainConfig};
 use crate::zoo;
 use anyhow::{Context, Result};
@@ -91,7 +91,8 @@ pub fn row_config(
     let preset = exp.row_preset(row);
     let p_last = row.stochastic_depth.or(preset.p_last(model.num_blocks()));
     if let Some(p_last) = p_last {
-        model.noise = NoiseConfig::StochasticDepth { p_last, scaling: DropScaling::AtTest };
+        model.noise =
+            NoiseConfig::StochasticDepth { p_last, scaling: preset.drop_scaling(), indexing: preset.sd_indexing() };
     }
     let (epochs, schedule) = preset.schedule();
     let scaled = budget.apply(epochs, &schedule);
@@ -103,6 +104,7 @@ pub fn row_config(
             train_per_class: scaled.train_per_class,
             test_per_class: scaled.test_per_class,
             augment: kind.default_augment(),
+            normalization: preset.normalization(kind),
         },
         optim: preset.optim(),
         schedule: scaled.schedule,

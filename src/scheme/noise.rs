@@ -32,6 +32,18 @@ pub enum DropScaling {
     Inverted,
 }
 
+/// Which blocks stochastic depth indexes, i.e. where the linear decay of survival starts.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum SurvivalIndexing {
+    /// Huang et al. (2016) and the paper: `p_l = 1 − (l/L)(1 − p_L)` for blocks l = 1 … L.
+    #[default]
+    Huang,
+    /// Official LM-ResNet code: `p_i = 1 − (i/(L − 1))(1 − p_L)` for blocks i = 0 … L − 1, so the
+    /// first block is never dropped.
+    Official,
+}
+
 /// The random term of a network's blocks; serialised into every run's config.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -40,16 +52,28 @@ pub enum NoiseConfig {
     #[default]
     None,
     /// Stochastic depth with linear decay down to survival `p_last` at the last block.
-    StochasticDepth { p_last: f64, scaling: DropScaling },
+    StochasticDepth {
+        p_last: f64,
+        scaling: DropScaling,
+        /// Older configs have none: Huang's indexing, the only one then.
+        #[serde(default)]
+        indexing: SurvivalIndexing,
+    },
     /// N(0, σ²) added to the state after every block.
     Gaussian { sigma: f64 },
     /// U(0, σ) added to the state after every block (as in the official code).
     Uniform { sigma: f64 },
 }
 
-/// Survival probability of block `l` (1-based) of `total`: `p_l = 1 − (l/L)(1 − p_L)`.
-pub fn survival(l: usize, total: usize, p_last: f64) -> f64 {
-    1.0 - (l as f64 / total.max(1) as f64) * (1.0 - p_last)
+/// Survival probability of block `l` (1-based) of `total`: `p_l = 1 − (l/L)(1 − p_L)` (Huang),
+/// or `1 − ((l − 1)/(L − 1))(1 − p_L)` (official code, 0-based i = l − 1; 1 for a single block).
+pub fn survival(l: usize, total: usize, p_last: f64, indexing: SurvivalIndexing) -> f64 {
+    let fraction = match indexing {
+        SurvivalIndexing::Huang => l as f64 / total.max(1) as f64,
+        SurvivalIndexing::Official if total <= 1 => 0.0,
+        SurvivalIndexing::Official => (l - 1) as f64 / (total - 1) as f64,
+    };
+    1.0 - fraction * (1.0 - p_last)
 }
 
 /// The noise of one stage: its config and the survival probability of each of its blocks.
@@ -67,7 +91,9 @@ impl StageNoise {
     pub fn new(config: &NoiseConfig, first: usize, blocks: usize, total: usize) -> Self {
         let survival = (1..=blocks)
             .map(|i| match config {
-                NoiseConfig::StochasticDepth { p_last, .. } => survival(first + i, total, *p_last),
+                NoiseConfig::StochasticDepth { p_last, indexing, .. } => {
+                    survival(first + i, total, *p_last, *indexing)
+                }
                 _ => 1.0,
             })
             .collect();

@@ -1,11 +1,13 @@
 //! Checkpoints that survive a crash or a full disk: each one is a folder written under a
-//! temporary name and renamed into place, so a finished checkpoint is never half-overwritten.
+//! temporary name and renamed into place, so a finished checkpoint is never half-overwritten,
+//! and every file in it is flushed to disk before the rename ([`super::durable`]).
 //!
 //! Layout of `<run>/<name>/`: `model.safetensors` (weights and BN statistics, PyTorch-style
 //! names, for interchange and `odenet eval`), `model.bpk` (the same in Burn's burnpack, which also
 //! keeps parameter ids, so `optim.bpk` — the SGD momentum buffers keyed by those ids — applies
-//! again on `--resume`) and `state.json`.
+//! again on `--resume`) and `state.json`, written last.
 
+use super::durable;
 use crate::net::Net;
 use anyhow::{Context, Result};
 use burn::module::Module;
@@ -26,6 +28,10 @@ pub struct TrainState {
 }
 
 /// Writes `model`, `optim` and `state` to `<run_dir>/<name>/` atomically.
+///
+/// The new folder is written as `.<name>.tmp` (every file flushed, `state.json` last), then
+/// swapped in: `<name>` → `.<name>.old`, `.<name>.tmp` → `<name>`, remove `.<name>.old`. A crash
+/// at any point leaves a complete checkpoint that [`recover`] puts back in place.
 pub fn save(
     run_dir: &Path,
     name: &str,
@@ -33,12 +39,10 @@ pub fn save(
     optim: Option<&ModuleOptimizer>,
     state: &TrainState,
 ) -> Result<PathBuf> {
+    recover(run_dir, name)?;
     // `valid()` syncs the BN running statistics; the training copy may lag one step behind.
     let model = &model.valid();
-    let final_dir = run_dir.join(name);
-    let tmp = run_dir.join(format!(".{name}.tmp"));
-    let old = run_dir.join(format!(".{name}.old"));
-    let _ = fs::remove_dir_all(&tmp);
+    let [final_dir, tmp, old] = paths(run_dir, name);
     let written = fs::create_dir_all(&tmp)
         .with_context(|| format!("cannot create {}", tmp.display()))
         .and_then(|()| write_all(&tmp, model, optim, state));
@@ -47,41 +51,85 @@ pub fn save(
         return Err(e.context(format!("checkpoint '{name}' not written; the previous one is kept")));
     }
     // Swap: the old folder survives until the new one is in place.
-    let _ = fs::remove_dir_all(&old);
     if final_dir.exists() {
-        fs::rename(&final_dir, &old).context("cannot move the previous checkpoint aside")?;
+        durable::rename(&final_dir, &old).context("cannot move the previous checkpoint aside")?;
     }
-    fs::rename(&tmp, &final_dir).context("cannot move the new checkpoint into place")?;
-    let _ = fs::remove_dir_all(&old);
+    durable::rename(&tmp, &final_dir).context("cannot move the new checkpoint into place")?;
+    durable::fault_point("remove the previous checkpoint");
+    remove_dir(&old)?;
     Ok(final_dir)
 }
 
-fn write_all(dir: &Path, model: &Net, optim: Option<&ModuleOptimizer>, state: &TrainState) -> Result<()> {
-    let mut store = SafetensorsStore::from_file(dir.join("model.safetensors")).skip_enum_variants(true);
-    model
-        .save_into(&mut store)
-        .map_err(|e| anyhow::anyhow!("writing model weights: {e}"))?;
-    let record = model.clone().into_record().into_bytes().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    fs::write(dir.join("model.bpk"), &*record).context("writing model.bpk")?;
-    if let Some(optim) = optim {
-        let bytes = optim.into_bytes().map_err(|e| anyhow::anyhow!("encoding optimizer state: {e:?}"))?;
-        fs::write(dir.join("optim.bpk"), &*bytes).context("writing optimizer state")?;
-    }
-    let json = serde_json::to_string_pretty(state)?;
-    fs::write(dir.join("state.json"), json).context("writing state.json")?;
-    // Flush file contents so a power cut after rename does not leave empty files.
-    for f in ["model.safetensors", "state.json"] {
-        fs::File::open(dir.join(f)).and_then(|f| f.sync_all()).ok();
+/// `<run>/<name>`, `<run>/.<name>.tmp` (being written) and `<run>/.<name>.old` (being replaced).
+fn paths(run_dir: &Path, name: &str) -> [PathBuf; 3] {
+    [run_dir.join(name), run_dir.join(format!(".{name}.tmp")), run_dir.join(format!(".{name}.old"))]
+}
+
+/// Removes a folder if it exists and flushes its parent.
+fn remove_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        // state.json first: a half-removed folder never looks complete.
+        let _ = fs::remove_file(dir.join("state.json"));
+        fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+        if let Some(parent) = dir.parent() {
+            durable::sync_dir(parent)?;
+        }
     }
     Ok(())
 }
 
-/// The checkpoint folder to read: `<run>/<name>`, or the moved-aside copy if a crash hit
-/// between the two renames of [`save`].
+/// The weights and BN statistics of `model` as safetensors, under odenet's parameter paths (the
+/// names of its PyTorch twin, `scripts/odenet_torch.py`).
+pub fn weights_bytes(model: &Net) -> Result<Vec<u8>> {
+    let mut store = SafetensorsStore::from_bytes(None).skip_enum_variants(true);
+    model.save_into(&mut store).map_err(|e| anyhow::anyhow!("encoding model weights: {e}"))?;
+    store.get_bytes().map_err(|e| anyhow::anyhow!("encoding model weights: {e}"))
+}
+
+fn write_all(dir: &Path, model: &Net, optim: Option<&ModuleOptimizer>, state: &TrainState) -> Result<()> {
+    durable::write(&dir.join("model.safetensors"), &weights_bytes(model)?)?;
+    let record = model.clone().into_record().into_bytes().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    durable::write(&dir.join("model.bpk"), &record)?;
+    if let Some(optim) = optim {
+        let bytes = optim.into_bytes().map_err(|e| anyhow::anyhow!("encoding optimizer state: {e:?}"))?;
+        durable::write(&dir.join("optim.bpk"), &bytes)?;
+    }
+    // Last: a folder holding state.json is complete (see `is_complete`).
+    durable::write_json(&dir.join("state.json"), state)
+}
+
+/// A checkpoint folder whose writing finished (`state.json` is written last).
+fn is_complete(dir: &Path) -> bool {
+    dir.join("state.json").is_file() && dir.join("model.safetensors").is_file()
+}
+
+/// Repairs `<run_dir>/<name>` after a crash inside [`save`] (for the process that writes the
+/// run): puts the newest complete copy in place — `.<name>.tmp` if its writing finished (it is
+/// always newer than `<name>`: [`save`] starts by cleaning it), else `<name>`, else
+/// `.<name>.old` — and removes the leftovers. Returns whether the checkpoint exists.
+pub fn recover(run_dir: &Path, name: &str) -> Result<bool> {
+    let [final_dir, tmp, old] = paths(run_dir, name);
+    let newest = if is_complete(&tmp) {
+        Some(&tmp)
+    } else {
+        (!is_complete(&final_dir) && is_complete(&old)).then_some(&old)
+    };
+    if let Some(found) = newest {
+        remove_dir(&final_dir)?;
+        durable::rename(found, &final_dir)?;
+        tracing::warn!("recovered checkpoint {} from {}", final_dir.display(), found.display());
+    }
+    remove_dir(&tmp)?;
+    remove_dir(&old)?;
+    Ok(is_complete(&final_dir))
+}
+
+/// The checkpoint folder to read (for readers such as `eval`, which must not disturb a run being
+/// written): `<run>/<name>` if complete, else the complete copy a crash inside [`save`] left
+/// behind (the one [`recover`] would choose).
 pub fn locate(run_dir: &Path, name: &str) -> Option<PathBuf> {
-    [run_dir.join(name), run_dir.join(format!(".{name}.old"))]
-        .into_iter()
-        .find(|d| d.join("state.json").is_file() && d.join("model.safetensors").is_file())
+    let [final_dir, tmp, old] = paths(run_dir, name);
+    [final_dir, tmp, old].into_iter().find(|d| is_complete(d))
 }
 
 /// Loads weights (and BN statistics) from a checkpoint folder or a `.safetensors` file into `model`.
@@ -90,23 +138,87 @@ pub fn load_model(model: Net, path: &Path) -> Result<Net> {
     if !file.is_file() {
         anyhow::bail!("no model weights at {}", file.display());
     }
+    let bytes = fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    let bytes = to_float32(&file, bytes)?;
     let mut model = model;
-    let mut store = SafetensorsStore::from_file(&file).skip_enum_variants(true).validate(true);
+    // Partial: missing tensors are listed below by name instead of Burn's bare "not found".
+    let mut store = SafetensorsStore::from_bytes(Some(bytes))
+        .skip_enum_variants(true)
+        .validate(true)
+        .allow_partial(true);
     let result = model
         .load_from(&mut store)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
-    if !result.missing.is_empty() || !result.errors.is_empty() {
+        .map_err(|e| anyhow::anyhow!("{} does not fit the model of the config: {e}", file.display()))?;
+    if !result.missing.is_empty() || !result.unused.is_empty() || !result.errors.is_empty() {
         let missing: Vec<_> = result.missing.iter().map(|(p, _)| p.as_str()).take(5).collect();
+        let unused: Vec<_> = result.unused.iter().take(5).collect();
         anyhow::bail!(
-            "{} does not fit this model: {} missing tensors (e.g. {:?}), {} errors (e.g. {:?})",
+            "{} does not fit the model of the config: {} missing tensors (e.g. {:?}), {} tensors \
+             the model does not have (e.g. {:?}), {} errors (e.g. {:?})",
             file.display(),
             result.missing.len(),
             missing,
+            result.unused.len(),
+            unused,
             result.errors.len(),
             result.errors.first()
         );
     }
     Ok(model)
+}
+
+/// The safetensors `bytes` of `file` with every floating-point tensor as float32 (odenet's
+/// dtype; F64, F16 and BF16 are converted, as PyTorch exports may hold them) and PyTorch's
+/// integer `num_batches_tracked` counters dropped; any other tensor type is an error naming it.
+fn to_float32(file: &Path, bytes: Vec<u8>) -> Result<Vec<u8>> {
+    use safetensors::Dtype;
+    let tensors = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| anyhow::anyhow!("{} is not a valid safetensors file: {e}", file.display()))?;
+    let mut names = tensors.names();
+    names.sort();
+    let views: Vec<_> = names.iter().map(|n| (*n, tensors.tensor(n))).collect();
+    if views.iter().all(|(_, t)| t.as_ref().is_ok_and(|t| t.dtype() == Dtype::F32)) {
+        return Ok(bytes);
+    }
+    let mut converted = Vec::new();
+    for (name, view) in views {
+        let view = view.map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let data = view.data();
+        let values: Vec<f32> = match view.dtype() {
+            Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            Dtype::F64 => data
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32)
+                .collect(),
+            Dtype::BF16 => data.chunks_exact(2).map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)).collect(),
+            Dtype::F16 => data.chunks_exact(2).map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect(),
+            _ if name.ends_with("num_batches_tracked") => continue,
+            other => anyhow::bail!(
+                "{}: tensor '{name}' is {other:?}; model weights must be floating point",
+                file.display()
+            ),
+        };
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        converted.push((name.to_string(), view.shape().to_vec(), bytes));
+    }
+    let views = converted
+        .iter()
+        .map(|(n, shape, b)| Ok((n.clone(), safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b)?)))
+        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
+    Ok(safetensors::serialize(views, None)?)
+}
+
+/// IEEE half precision to single (exact: every f16 is an f32).
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = if h >> 15 == 1 { -1.0 } else { 1.0 };
+    let exp = ((h >> 10) & 0x1f) as i32;
+    let mantissa = (h & 0x3ff) as f32;
+    match exp {
+        0 => sign * mantissa * 2f32.powi(-24),
+        31 if mantissa == 0.0 => sign * f32::INFINITY,
+        31 => f32::NAN,
+        _ => sign * (1.0 + mantissa / 1024.0) * 2f32.powi(exp - 15),
+    }
 }
 
 /// Restores a model with its parameter ids from `<dir>/model.bpk` (for resuming).

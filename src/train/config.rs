@@ -15,6 +15,31 @@ pub struct DataConfig {
     /// Keep only the first N test images of each class.
     pub test_per_class: Option<usize>,
     pub augment: Augment,
+    /// Per-channel mean and std used to normalise the images (older configs: dataset statistics).
+    #[serde(default)]
+    pub normalization: Normalization,
+}
+
+/// Where the per-channel normalisation constants come from.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Normalization {
+    /// Mean and (population) std of the training split, computed when it is loaded.
+    #[default]
+    Dataset,
+    /// The official LM-ResNet code's CIFAR constants: mean (0.4914, 0.4822, 0.4465), std
+    /// (0.2023, 0.1994, 0.2010) (3-channel data only).
+    OfficialCifar,
+}
+
+impl Normalization {
+    /// (mean, std) per channel, or `None` for the dataset's own statistics.
+    pub fn constants(self) -> Option<(Vec<f32>, Vec<f32>)> {
+        match self {
+            Self::Dataset => None,
+            Self::OfficialCifar => Some((vec![0.4914, 0.4822, 0.4465], vec![0.2023, 0.1994, 0.2010])),
+        }
+    }
 }
 
 /// SGD with momentum, as in the paper (PyTorch semantics: no dampening, coupled L2 decay).
@@ -28,6 +53,21 @@ pub struct OptimConfig {
     pub weight_decay: f64,
     /// Whether weight decay also applies to the LM coefficients k_n (official code: yes).
     pub decay_k: bool,
+    /// Where weight decay pulls k_n when `decay_k` (older configs: toward 0).
+    #[serde(default)]
+    pub k_decay_target: KDecayTarget,
+}
+
+/// The value weight decay pulls the LM coefficients k_n (paper convention) toward.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum KDecayTarget {
+    /// Decay the paper's k toward 0 (adds wd·k to ∂L/∂k), like any other parameter.
+    #[default]
+    Paper,
+    /// Official LM-ResNet code: it stores 1 − k and decays that, so k is pulled toward 1
+    /// (adds wd·(k − 1) to ∂L/∂k).
+    Official,
 }
 
 /// Learning-rate schedule over epochs.
@@ -89,19 +129,49 @@ pub enum Preset {
     /// ImageNet (the paper's schedule was not recovered; this is the standard one it most likely
     /// used): lr 0.1, ÷10 at epochs 30, 60 and 80, 90 epochs, wd 1e-4, batch 256.
     PaperImagenet,
+    /// The paper-cifar10 recipe with every convention of the official LM-ResNet code
+    /// (2prime/LM-ResNet `MResNet.py`): weight decay pulls k toward 1, per-channel k starts in
+    /// [1, 1.1], stochastic depth indexes blocks 0 … L − 1 and divides by p in training, CIFAR
+    /// normalised with the code's constants.
+    Official,
 }
 
 impl Preset {
     /// (epochs, schedule) of the recipe.
     pub fn schedule(self) -> (usize, Schedule) {
         match self {
-            Self::PaperCifar10 => (160, Schedule::Step { milestones: vec![80, 120], gamma: 0.1 }),
+            Self::PaperCifar10 | Self::Official => {
+                (160, Schedule::Step { milestones: vec![80, 120], gamma: 0.1 })
+            }
             Self::PaperCifar100 => {
                 (300, Schedule::Step { milestones: vec![150, 225], gamma: 0.1 })
             }
             Self::PaperSd => (500, Schedule::Step { milestones: vec![250, 375], gamma: 0.1 }),
             Self::PaperImagenet => (90, Schedule::Step { milestones: vec![30, 60, 80], gamma: 0.1 }),
         }
+    }
+
+    /// How the recipe normalises images: the official code's CIFAR constants for `official` on
+    /// CIFAR, the training split's own statistics otherwise.
+    pub fn normalization(self, kind: &crate::data::DatasetKind) -> Normalization {
+        use crate::data::DatasetKind::{Cifar10, Cifar100};
+        match (self, kind) {
+            (Self::Official, Cifar10 | Cifar100) => Normalization::OfficialCifar,
+            _ => Normalization::Dataset,
+        }
+    }
+
+    /// How stochastic depth keeps E[update] deterministic in this recipe: the official code
+    /// divides f by p in training, the paper (Huang et al.) scales f by p at test time.
+    pub fn drop_scaling(self) -> crate::scheme::noise::DropScaling {
+        use crate::scheme::noise::DropScaling;
+        if self == Self::Official { DropScaling::Inverted } else { DropScaling::AtTest }
+    }
+
+    /// How stochastic depth indexes blocks for p_l: the official code's i/(L − 1) or Huang's l/L.
+    pub fn sd_indexing(self) -> crate::scheme::noise::SurvivalIndexing {
+        use crate::scheme::noise::SurvivalIndexing;
+        if self == Self::Official { SurvivalIndexing::Official } else { SurvivalIndexing::Huang }
     }
 
     /// Mini-batch size of the recipe.
@@ -122,7 +192,11 @@ impl Preset {
     }
 
     pub fn optim(self) -> OptimConfig {
-        OptimConfig { lr: 0.1, momentum: 0.9, nesterov: false, weight_decay: 1e-4, decay_k: true }
+        let k_decay_target = match self {
+            Self::Official => KDecayTarget::Official,
+            _ => KDecayTarget::Paper,
+        };
+        OptimConfig { lr: 0.1, momentum: 0.9, nesterov: false, weight_decay: 1e-4, decay_k: true, k_decay_target }
     }
 }
 

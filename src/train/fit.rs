@@ -1,7 +1,8 @@
 //! The training loop: explicit (Burn's `custom-training-loop` idiom), one place for every step.
 
 use super::checkpoint::{self, TrainState};
-use super::config::TrainConfig;
+use super::durable;
+use super::config::{KDecayTarget, TrainConfig};
 use super::device::parse_device;
 use super::metrics::{EpochMetrics, Progress};
 use crate::data::{self, Batch, BatchLoader, BatchSource, DataSplit, DatasetKind, ImageFolderLoader};
@@ -13,7 +14,6 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,6 +27,10 @@ pub struct RunSummary {
     pub best_test_acc: f64,
     pub best_epoch: usize,
     pub k: Vec<(usize, usize, Vec<f32>)>,
+    /// Epochs already done when this call started (the resumed checkpoint's; 0 for a new run).
+    pub resumed_from: usize,
+    /// `--resume` found every epoch already done: nothing was trained, the numbers are the run's.
+    pub already_finished: bool,
 }
 
 /// Options that steer a run but are not part of its recipe.
@@ -36,6 +40,78 @@ pub struct FitOptions {
     pub resume: bool,
     /// Show a progress bar (off in tests).
     pub progress: bool,
+    /// Start over in a folder that already holds a run, deleting its metrics and checkpoints
+    /// (without it, [`fit`] refuses to touch an existing run unless resuming).
+    pub overwrite: bool,
+}
+
+/// The files and folders of a run that [`fit`] writes (checkpoint temporaries included).
+const RUN_ENTRIES: [&str; 12] = [
+    "config.json", "metrics.jsonl", "k.json", "last", ".last.tmp", ".last.old", "best", ".best.tmp",
+    ".best.old", "config.json.tmp", "metrics.jsonl.tmp", "k.json.tmp",
+];
+
+/// Checks what is already in `run_dir` against the options: a new run needs a folder without a
+/// run in it (or `overwrite`), a resumed one needs a run to resume. Returns the run's entries.
+fn check_run_dir(run_dir: &Path, opts: &FitOptions) -> Result<Vec<&'static str>> {
+    if opts.resume && opts.overwrite {
+        bail!("choose either resume or overwrite for {}", run_dir.display());
+    }
+    let present: Vec<&str> = RUN_ENTRIES.into_iter().filter(|e| run_dir.join(e).exists()).collect();
+    if opts.resume {
+        if !present.contains(&"config.json") && checkpoint::locate(run_dir, "last").is_none() {
+            bail!(
+                "--resume: no checkpoint 'last' and no config.json in {}: there is no run to resume",
+                run_dir.display()
+            );
+        }
+    } else if !present.is_empty() && !opts.overwrite {
+        bail!(
+            "{} already holds a run ({}): pass --resume to continue it or --overwrite to start over",
+            run_dir.display(),
+            present.join(", ")
+        );
+    }
+    Ok(present)
+}
+
+/// Creates `run_dir`, first removing the old run's entries for `overwrite`.
+fn start_run_dir(run_dir: &Path, opts: &FitOptions, present: &[&str]) -> Result<()> {
+    if opts.overwrite {
+        for entry in present {
+            let path = run_dir.join(entry);
+            let removed =
+                if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            removed.with_context(|| format!("--overwrite: cannot remove {}", path.display()))?;
+        }
+    }
+    std::fs::create_dir_all(run_dir)
+        .with_context(|| format!("cannot create run folder {}", run_dir.display()))
+}
+
+/// The metrics of epochs 1..=`epochs_done` from `metrics.jsonl` (lines of later epochs, written
+/// before a crash stopped their checkpoint, are dropped).
+fn read_metrics(run_dir: &Path, epochs_done: usize) -> Result<Vec<EpochMetrics>> {
+    let path = run_dir.join("metrics.jsonl");
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let mut metrics = crate::report::read_metrics(&path)?;
+    metrics.retain(|m| (1..=epochs_done).contains(&m.epoch));
+    if metrics.len() != epochs_done {
+        tracing::warn!("{} holds {} of the {epochs_done} finished epochs", path.display(), metrics.len());
+    }
+    Ok(metrics)
+}
+
+/// Writes every epoch record to `metrics.jsonl`, replacing the file atomically.
+fn write_metrics(run_dir: &Path, metrics: &[EpochMetrics]) -> Result<()> {
+    let mut text = String::new();
+    for m in metrics {
+        text.push_str(&serde_json::to_string(m)?);
+        text.push('\n');
+    }
+    durable::write(&run_dir.join("metrics.jsonl"), text.as_bytes())
 }
 
 /// Loads the dataset a config names, with its per-class limits applied (in-memory
@@ -98,7 +174,10 @@ fn build_loaders(
         let test = loader(split.test, &transforms.eval, test_batch, false)?;
         return Ok((Box::new(train), Box::new(test)));
     }
-    let split = load_data(config)?;
+    let mut split = load_data(config)?;
+    if let Some((mean, std)) = config.data.normalization.constants() {
+        (split.mean, split.std) = (mean, std);
+    }
     let train = BatchLoader::try_new(
         Arc::new(split.train),
         split.mean.clone(),
@@ -121,7 +200,8 @@ fn build_loaders(
 }
 
 /// SGD with PyTorch semantics (dampening 0; Burn's default is 0.1), optionally sparing k_n
-/// from weight decay.
+/// from weight decay. With [`KDecayTarget::Official`] the optimizer spares k_n too, and
+/// [`decay_k_toward_one`] adds its decay to the gradients instead.
 pub fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
     let o = &config.optim;
     let momentum = (o.momentum > 0.0).then(|| {
@@ -133,10 +213,26 @@ pub fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
             .with_weight_decay((wd > 0.0).then(|| WeightDecayConfig::new(wd as f32)))
     };
     let optim = sgd(o.weight_decay).init();
-    if o.decay_k {
+    if o.decay_k && o.k_decay_target == KDecayTarget::Paper {
         optim
     } else {
         optim.with_group(ParamGroup::from_predicate("lm_k"), sgd(0.0).build(), None)
+    }
+}
+
+/// Weight decay of the official LM-ResNet code on k_n: it stores k' = 1 − k and decays k', so
+/// ∂L/∂k gains wd·(k − 1) (coupled L2, as SGD's weight decay, before momentum). A no-op unless
+/// the config asks for [`KDecayTarget::Official`].
+pub fn decay_k_toward_one(config: &TrainConfig, model: &Net, grads: &mut GradientsParams) {
+    let o = &config.optim;
+    if !(o.decay_k && o.k_decay_target == KDecayTarget::Official && o.weight_decay > 0.0) {
+        return;
+    }
+    for k in model.stages.iter().filter_map(|s| s.scheme.lm_k.as_ref()) {
+        if let Some(g) = grads.remove::<2>(k.id) {
+            let pull = (k.val().inner() - 1.0) * o.weight_decay;
+            grads.register(k.id, g + pull);
+        }
     }
 }
 
@@ -176,12 +272,14 @@ pub fn evaluate(model: &Net, loader: &dyn BatchSource, device: &Device) -> Resul
 
 /// Trains `config` in `run_dir`: one JSON line per epoch in `metrics.jsonl`, checkpoints `last`
 /// and `best`, the learned k_n in `k.json`.
+///
+/// Every file is replaced atomically, and each epoch writes its metrics, then `best` (if
+/// improved), then `last`, whose `state.json` is the run's progress: after a crash at any
+/// point, `resume` continues from `last` (recovering a checkpoint whose swap was interrupted),
+/// drops metrics of epochs after it, and reproduces an uninterrupted run exactly.
 pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<RunSummary> {
-    std::fs::create_dir_all(run_dir)
-        .with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
-    std::fs::write(run_dir.join("config.json"), serde_json::to_string_pretty(config)?)
-        .context("writing config.json")?;
-
+    config.validate()?;
+    let present = check_run_dir(run_dir, opts)?;
     let (train, test) = make_loaders(config)?;
     let device = parse_device(&config.device)?;
     device.seed(config.seed);
@@ -204,29 +302,48 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
         );
     }
 
+    // Only now, with config and data known good, is the run folder touched.
+    start_run_dir(run_dir, opts, &present)?;
+    durable::write_json(&run_dir.join("config.json"), config)?;
+
     let mut model = config.model.init(&train_device);
     if config.reversible && !crate::reversible::is_reversible(&model) {
         bail!("--reversible needs a RevNet model (coupled stages), and {} is not one", config.model.name);
     }
     let mut optim = optimizer(config);
     let mut state = TrainState { epochs_done: 0, best_test_acc: 0.0, best_epoch: 0 };
+    let mut history = Vec::new();
     if opts.resume {
-        let dir = checkpoint::locate(run_dir, "last")
-            .with_context(|| format!("--resume: no checkpoint 'last' in {}", run_dir.display()))?;
-        model = checkpoint::load_resumable(model, &dir)?;
-        optim = checkpoint::load_optim(optim, &dir)?;
-        state = checkpoint::load_state(&dir)?;
-        tracing::info!(epochs_done = state.epochs_done, "resuming from {}", dir.display());
+        checkpoint::recover(run_dir, "best")?;
+        if checkpoint::recover(run_dir, "last")? {
+            let dir = run_dir.join("last");
+            model = checkpoint::load_resumable(model, &dir)?;
+            optim = checkpoint::load_optim(optim, &dir)?;
+            state = checkpoint::load_state(&dir)?;
+            if state.epochs_done > config.epochs || state.best_epoch > state.epochs_done {
+                bail!(
+                    "{}/state.json: epochs_done = {}, best_epoch = {} do not fit a run of {} \
+                     epochs (rule: best_epoch ≤ epochs_done ≤ epochs)",
+                    dir.display(),
+                    state.epochs_done,
+                    state.best_epoch,
+                    config.epochs
+                );
+            }
+            tracing::info!(epochs_done = state.epochs_done, "resuming from {}", dir.display());
+        } else {
+            tracing::info!("no checkpoint in {} yet: starting at epoch 1", run_dir.display());
+        }
+        history = read_metrics(run_dir, state.epochs_done)?;
+        write_metrics(run_dir, &history)?;
     }
+    let first_epoch = state.epochs_done;
 
     let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
-    let mut metrics_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(run_dir.join("metrics.jsonl"))
-        .context("opening metrics.jsonl")?;
     let steps = train.num_batches();
-    let mut last_test_acc = 0.0;
+    if steps == 0 {
+        bail!("the {} training set in {} is empty", config.data.kind, config.data.path.display());
+    }
     for epoch in state.epochs_done..config.epochs {
         // Per-epoch seed: a resumed run draws the same random numbers as an uninterrupted one.
         device.seed(config.seed ^ ((epoch as u64 + 1) << 32));
@@ -260,6 +377,8 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
                 );
             }
             let hits = count_correct(logits, y);
+            let mut grads = grads;
+            decay_k_toward_one(config, &model, &mut grads);
             model = optim.step(lr, model, grads);
             let n = batch.labels.len();
             loss_sum += loss_value as f64 * n as f64;
@@ -271,7 +390,6 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
         let train_seconds = start.elapsed().as_secs_f64();
         let (test_loss, test_acc) = evaluate(&model, test.as_ref(), &device)?;
         progress.finish(test_acc);
-        last_test_acc = test_acc;
         state.epochs_done = epoch + 1;
         let is_best = test_acc > state.best_test_acc || state.best_epoch == 0;
         if is_best {
@@ -290,21 +408,26 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
             data_wait_fraction: waiting / train_seconds,
             k: model.k_values().into_iter().map(|(_, _, k)| k).collect(),
         };
-        writeln!(metrics_file, "{}", serde_json::to_string(&line)?).context("writing metrics.jsonl")?;
-        checkpoint::save(run_dir, "last", &model, Some(&optim), &state)?;
+        history.push(line);
+        // Metrics first (a resume drops epochs after `last`), then `best`, then `last`: `best`
+        // is never older than what `last/state.json` reports.
+        write_metrics(run_dir, &history)?;
         if is_best {
             checkpoint::save(run_dir, "best", &model, None, &state)?;
         }
+        checkpoint::save(run_dir, "last", &model, Some(&optim), &state)?;
     }
 
     let k = model.k_values();
-    std::fs::write(run_dir.join("k.json"), serde_json::to_string_pretty(&k)?).context("writing k.json")?;
+    durable::write_json(&run_dir.join("k.json"), &k)?;
     Ok(RunSummary {
         run_dir: run_dir.to_path_buf(),
         epochs: state.epochs_done,
-        final_test_acc: last_test_acc,
+        final_test_acc: history.last().map_or(0.0, |m| m.test_acc),
         best_test_acc: state.best_test_acc,
         best_epoch: state.best_epoch,
         k,
+        resumed_from: first_epoch,
+        already_finished: opts.resume && first_epoch == config.epochs,
     })
 }

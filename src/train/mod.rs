@@ -1,12 +1,15 @@
 //! Training and evaluation: config, schedule, checkpoints, the loop.
 
 pub mod checkpoint;
+pub mod durable;
 mod config;
 mod device;
 mod fit;
 mod metrics;
+mod predict;
 
-pub use config::{DataConfig, OptimConfig, Preset, Schedule, TrainConfig};
+pub use config::{DataConfig, KDecayTarget, Normalization, OptimConfig, Preset, Schedule, TrainConfig};
 pub use device::parse_device;
-pub use fit::{FitOptions, RunSummary, evaluate, fit, load_data, make_loaders, make_test_loader, optimizer};
+pub use fit::{FitOptions, RunSummary, decay_k_toward_one, evaluate, fit, load_data, make_loaders, make_test_loader, optimizer};
 pub use metrics::EpochMetrics;
+pub use predict::{Predictions, predict};

@@ -36,14 +36,14 @@ pub fn fashion(train_per_class: Option<usize>, test_per_class: Option<usize>) ->
     let kind = DatasetKind::FashionMnist;
     let path = default_path(&kind);
     assert!(path.is_dir(), "{} missing: apt-get install -y dataset-fashion-mnist", path.display());
-    DataConfig { kind, path, train_per_class, test_per_class, augment: Augment::none() }
+    DataConfig { kind, path, train_per_class, test_per_class, augment: Augment::none(), normalization: Default::default() }
 }
 
 pub fn config(model: NetConfig, data: DataConfig, epochs: usize, batch_size: usize) -> TrainConfig {
     TrainConfig {
         model,
         data,
-        optim: OptimConfig { lr: 0.1, momentum: 0.9, nesterov: false, weight_decay: 1e-4, decay_k: true },
+        optim: OptimConfig { lr: 0.1, momentum: 0.9, nesterov: false, weight_decay: 1e-4, decay_k: true, k_decay_target: Default::default() },
         schedule: Schedule::Cosine,
         epochs,
         batch_size,
