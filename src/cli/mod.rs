@@ -82,3 +82,46 @@ impl KernelArgs {
         kernels::set_kernels(self.kernels)
     }
 }
+
+/// A run's checkpoint, loaded for evaluation: the flags `eval` and `predict` share.
+#[derive(clap::Args, Debug)]
+pub struct CheckpointArgs {
+    /// Run folder written by `odenet train` (reads its config.json).
+    pub run: std::path::PathBuf,
+    /// Which checkpoint of the run: best or last.
+    #[arg(long, default_value = "best")]
+    pub checkpoint: String,
+    /// Device: cpu, cuda or cuda:N.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Batch size for evaluation.
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    #[command(flatten)]
+    pub kernels: KernelArgs,
+}
+
+impl CheckpointArgs {
+    /// The run's config (device overridden), the model with the checkpoint's weights and its device.
+    pub fn load(
+        &self,
+        data_dir: Option<std::path::PathBuf>,
+    ) -> anyhow::Result<(odenet::train::TrainConfig, odenet::Net, burn::tensor::Device)> {
+        use anyhow::Context;
+        use odenet::train::{self, checkpoint};
+        anyhow::ensure!(self.batch_size >= 1, "--batch-size must be at least 1");
+        self.kernels.apply();
+        let mut config = odenet::report::read_config(&self.run.join("config.json"))?;
+        if let Some(device) = &self.device {
+            config.device = device.clone();
+        }
+        if let Some(dir) = data_dir {
+            config.data.path = dir;
+        }
+        let dir = checkpoint::locate(&self.run, &self.checkpoint)
+            .with_context(|| format!("no checkpoint '{}' in {}", self.checkpoint, self.run.display()))?;
+        let device = train::parse_device(&config.device)?;
+        let model = checkpoint::load_model(config.model.init(&device), &dir)?;
+        Ok((config, model, device))
+    }
+}

@@ -1,12 +1,11 @@
-use anyhow::Context;
 use clap::Args;
-use odenet::train::{self, checkpoint};
+use odenet::train;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
-    /// Run folder written by `odenet train` (reads its config.json).
-    run: PathBuf,
+    #[command(flatten)]
+    checkpoint: super::CheckpointArgs,
     /// Output: FILE.safetensors (logits, probabilities, labels) or FILE.npy (writes
     /// FILE.logits.npy, FILE.probabilities.npy and FILE.labels.npy).
     #[arg(long)]
@@ -15,30 +14,11 @@ pub struct PredictArgs {
     /// is predicted, in file order.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Which checkpoint of the run: best or last.
-    #[arg(long, default_value = "best")]
-    checkpoint: String,
-    /// Device: cpu, cuda or cuda:N.
-    #[arg(long)]
-    device: Option<String>,
-    #[arg(long, default_value_t = 256)]
-    batch_size: usize,
 }
 
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.batch_size >= 1, "--batch-size must be at least 1");
-    let mut config = odenet::report::read_config(&args.run.join("config.json"))?;
-    if let Some(device) = args.device {
-        config.device = device;
-    }
-    if let Some(dir) = args.data_dir {
-        config.data.path = dir;
-    }
-    let dir = checkpoint::locate(&args.run, &args.checkpoint)
-        .with_context(|| format!("no checkpoint '{}' in {}", args.checkpoint, args.run.display()))?;
-    let device = train::parse_device(&config.device)?;
-    let model = checkpoint::load_model(config.model.init(&device), &dir)?;
-    let loader = train::make_test_loader(&config, args.batch_size)?;
+    let (config, model, device) = args.checkpoint.load(args.data_dir)?;
+    let loader = train::make_test_loader(&config, args.checkpoint.batch_size)?;
     let predictions = train::predict(&model, loader.as_ref(), &device)?;
     let files = predictions.save(&args.out)?;
     let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
