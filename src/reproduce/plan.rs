@@ -56,37 +56,40 @@ pub fn locate_data(kind: &DatasetKind, dir: Option<&Path>) -> DataSource {
 
 /// Expands `exp` into runs under `out`, `seeds` per row, cut to `budget`.
 pub fn plan(exp: &Experiment, data: &DataSource, seeds: usize, budget: Budget, out: &Path) -> Result<Vec<(String, RowPlan)>> {
+    let (kind, path) = match data {
+        DataSource::Missing(why) => {
+            return Ok(exp.rows.iter().map(|r| (r.id().to_string(), RowPlan::NotRun(why.clone()))).collect());
+        }
+        DataSource::Found { kind, path } => (kind, path),
+    };
+    // Listing an image folder (ImageNet: 1.28M files) is done once, not per row and seed.
+    let classes = kind.num_classes(path).with_context(|| format!("listing {kind} in {}", path.display()))?;
     let mut rows = Vec::new();
     for row in &exp.rows {
-        let plan = match data {
-            DataSource::Missing(why) => RowPlan::NotRun(why.clone()),
-            DataSource::Found { kind, path } => {
-                let runs = (0..seeds as u64)
-                    .map(|seed| {
-                        let config = row_config(exp, row, kind, path, seed, budget)
-                            .with_context(|| format!("row '{}'", row.id()))?;
-                        let dir = out.join(row.id()).join(format!("s{seed}"));
-                        Ok(PlannedRun { row: row.id().to_string(), seed, dir, config })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                RowPlan::Runs(runs)
-            }
-        };
-        rows.push((row.id().to_string(), plan));
+        let runs = (0..seeds as u64)
+            .map(|seed| {
+                let config = row_config(exp, row, kind, path, classes, seed, budget)
+                    .with_context(|| format!("row '{}'", row.id()))?;
+                let dir = out.join(row.id()).join(format!("s{seed}"));
+                Ok(PlannedRun { row: row.id().to_string(), seed, dir, config })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        rows.push((row.id().to_string(), RowPlan::Runs(runs)));
     }
     Ok(rows)
 }
 
-/// The training configuration of one seed of `row`: the row's recipe cut to `budget`.
+/// The training configuration of one seed of `row` on `classes` classes: the row's recipe cut to
+/// `budget`.
 pub fn row_config(
     exp: &Experiment,
     row: &Row,
     kind: &DatasetKind,
     path: &Path,
+    classes: usize,
     seed: u64,
     budget: Budget,
 ) -> Result<TrainConfig> {
-    let classes = kind.num_classes(path).with_context(|| format!("listing {kind} in {}", path.display()))?;
     let mut model = zoo::create(&row.model, kind.in_channels(), classes)?;
     let preset = exp.row_preset(row);
     let p_last = row.stochastic_depth.or(preset.p_last(model.num_blocks()));
