@@ -157,9 +157,13 @@ fn stochastic_networks_are_deterministic_at_test_time_and_random_in_training() {
         let a = values(eval.forward(x.clone()));
         let b = values(eval.forward(x.clone()));
         assert_eq!(a, b, "{name}: test-time forward must be deterministic");
+        // Two stochastic-depth forwards agree when every block draws the same keep/drop
+        // (a few per cent for 9 blocks), so compare eight draws from a seeded device:
+        // all eight equal has probability below 1e-10 and the seed makes the test repeatable.
+        train_device.seed(17);
         let xt = Tensor::<4>::from_data(x.to_data(), &train_device);
-        let t1 = values(net.forward(xt.clone()));
-        let t2 = values(net.forward(xt));
-        assert_ne!(t1, t2, "{name}: training forward should be random");
+        let first = values(net.forward(xt.clone()));
+        let differs = (0..7).any(|_| values(net.forward(xt.clone())) != first);
+        assert!(differs, "{name}: training forward should be random, 8 draws were equal");
     }
 }
