@@ -21,6 +21,8 @@ mod conv;
 #[cfg(odenet_dnnl)]
 mod dnnl;
 #[cfg(odenet_dnnl)]
+mod lm_step;
+#[cfg(odenet_dnnl)]
 mod storage;
 
 use std::sync::OnceLock;
@@ -170,6 +172,31 @@ pub fn bn_relu(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
         }
     }
     relu(bn.forward(x))
+}
+
+/// The LM update `u_{n+1} = u_n + f_n + k_n (u_{n−1} − u_n)` through the selected kernels: one
+/// fused pass forward and backward on the fast path (`lm_step.rs`), three Burn operations
+/// otherwise.
+///
+/// # Shapes
+/// - `u`, `prev`, `f`: `[batch, C, H, W]` → `[batch, C, H, W]`
+/// - `k`: `[1, C, 1, 1]` or `[1, 1, 1, 1]`
+pub fn lm_step(u: Tensor<4>, prev: Tensor<4>, f: Tensor<4>, k: Tensor<4>) -> Tensor<4> {
+    let shape = u.dims();
+    let fused = runs_fast(&u, &k)
+        && [&prev, &f].iter().all(|t| t.dims() == shape && t.dtype() == DType::F32)
+        && k.dims()[0] == 1
+        && (k.dims()[1] == 1 || k.dims()[1] == shape[1])
+        && k.dims()[2..] == [1, 1];
+    if fused {
+        #[cfg(odenet_dnnl)]
+        return match u.device().is_autodiff() {
+            true => lm_step::train(u, prev, f, k),
+            false => lm_step::infer(u, prev, f, k),
+        };
+    }
+    let delta = (prev - u.clone()) * k;
+    u + f + delta
 }
 
 /// Whether the fast kernels take an operation on `x` with parameter `weight`: f32 tensors on the

@@ -281,8 +281,8 @@ impl Scheme {
     /// One step n ≥ 1 of a stage: evaluates the branch `f` (once, or once per Runge–Kutta stage),
     /// records f(u_n) and u_{n+1} in `history`.
     ///
-    /// The LM combination is written `u + f + k·(u_{n−1} − u)`: three element-wise operations
-    /// instead of the five of the literal formula.
+    /// The LM combination `u + f + k·(u_{n−1} − u)` is one fused operation on the fast CPU
+    /// kernels ([`crate::kernels::lm_step`]).
     ///
     /// # Shapes
     /// - states in `history` and `f`'s input/output: `[batch, C, H, W]`
@@ -303,9 +303,7 @@ impl Scheme {
         let next = match (&self.rule, &self.lm_k, history.state(1)) {
             (Rule::Multistep(m), _, _) => self.multistep(m, n, history),
             (_, Some(k), Some(prev)) => {
-                let k = self.k_at(k, n);
-                let delta = (prev.clone() - u.clone()) * k;
-                u + fu + delta
+                crate::kernels::lm_step(u, prev.clone(), fu, self.k_at(k, n))
             }
             _ => u + fu,
         };
