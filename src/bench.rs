@@ -9,6 +9,7 @@
 //! paper's settings: SGD, momentum 0.9, dampening 0, weight decay 1e-4, lr 0.1.
 
 use crate::data::{Augment, DatasetKind};
+use crate::kernels::KernelMillis;
 use crate::net::NetConfig;
 use crate::train::{DataConfig, Preset, Schedule, TrainConfig, optimizer, parse_device};
 use anyhow::{Result, bail, ensure};
@@ -136,12 +137,43 @@ pub struct PhaseTimes {
     pub backward: f64,
     /// The SGD update.
     pub optimizer: f64,
-    /// Of `forward`: the convolutions (fast kernels only; 0 with flex, not instrumented).
+    /// Of `forward` and `backward`: the fast kernels' convolutions, batch norm + ReLU and LM
+    /// steps (zero with `--kernels flex`, which is not instrumented); the rest is Burn's own
+    /// element-wise, reduction and autodiff bookkeeping.
+    #[serde(default, flatten)]
+    pub kernels: KernelPhases,
+}
+
+/// Milliseconds per step in the fast kernels, by operation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KernelPhases {
     #[serde(default)]
     pub conv_forward: f64,
-    /// Of `backward`: the convolutions' input- and weight-gradient passes (fast kernels only).
+    /// Input- and weight-gradient passes.
     #[serde(default)]
     pub conv_backward: f64,
+    #[serde(default)]
+    pub bn_relu_forward: f64,
+    #[serde(default)]
+    pub bn_relu_backward: f64,
+    #[serde(default)]
+    pub lm_step_forward: f64,
+    #[serde(default)]
+    pub lm_step_backward: f64,
+}
+
+impl PhaseTimes {
+    /// Forward time outside the timed kernels.
+    pub fn forward_other(&self) -> f64 {
+        let k = &self.kernels;
+        self.forward - k.conv_forward - k.bn_relu_forward - k.lm_step_forward
+    }
+
+    /// Backward time outside the timed kernels.
+    pub fn backward_other(&self) -> f64 {
+        let k = &self.kernels;
+        self.backward - k.conv_backward - k.bn_relu_backward - k.lm_step_backward
+    }
 }
 
 impl BenchReport {
@@ -286,11 +318,10 @@ fn run_one(config: &NetConfig, opts: &BenchOptions, device: &Device, mode: Bench
             let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &train_device);
             let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [b]), &train_device);
             sync(&train_device)?;
-            let mut phases: Vec<[f64; 5]> = Vec::new();
+            let mut phases: Vec<([f64; 3], KernelMillis)> = Vec::new();
             let mut report = time_steps(config, opts, device, mode, || {
                 let m = model.take().expect("the model is put back after every step");
-                let c0 = crate::kernels::conv_millis();
-                let mut c1 = c0;
+                let c0 = KernelMillis::now();
                 let t0 = Instant::now();
                 let (value, grads, t1) = if opts.reversible {
                     let (_, value, grads) = crate::reversible::loss_and_grads(&m, x.clone(), y.clone());
@@ -301,7 +332,6 @@ fn run_one(config: &NetConfig, opts: &BenchOptions, device: &Device, mode: Bench
                         sync(&train_device)?;
                     }
                     let t1 = Instant::now();
-                    c1 = crate::kernels::conv_millis();
                     let grads = GradientsParams::from_grads(loss.backward(), &m);
                     (loss.into_scalar::<f32>(), grads, t1)
                 };
@@ -309,19 +339,13 @@ fn run_one(config: &NetConfig, opts: &BenchOptions, device: &Device, mode: Bench
                     sync(&train_device)?;
                 }
                 let t2 = Instant::now();
-                let c2 = crate::kernels::conv_millis();
+                let c2 = KernelMillis::now();
                 let m = optim.step(lr, m, grads);
                 model = Some(m);
                 sync(&train_device)?;
                 if opts.breakdown {
                     let ms = |a: Instant, b: Instant| 1e3 * (b - a).as_secs_f64();
-                    phases.push([
-                        ms(t0, t1),
-                        ms(t1, t2),
-                        ms(t2, Instant::now()),
-                        c1[0] - c0[0],
-                        (c2[1] + c2[2]) - (c1[1] + c1[2]),
-                    ]);
+                    phases.push(([ms(t0, t1), ms(t1, t2), ms(t2, Instant::now())], c2.since(c0)));
                 }
                 if !value.is_finite() {
                     bail!("the loss became {value}");
@@ -330,13 +354,21 @@ fn run_one(config: &NetConfig, opts: &BenchOptions, device: &Device, mode: Bench
             })?;
             if opts.breakdown {
                 let timed = &phases[phases.len() - opts.steps..];
-                let mean = |i: usize| timed.iter().map(|p| p[i]).sum::<f64>() / timed.len() as f64;
+                let mean = |f: &dyn Fn(&([f64; 3], KernelMillis)) -> f64| {
+                    timed.iter().map(f).sum::<f64>() / timed.len() as f64
+                };
                 report.phases_ms = Some(PhaseTimes {
-                    forward: mean(0),
-                    backward: mean(1),
-                    optimizer: mean(2),
-                    conv_forward: mean(3),
-                    conv_backward: mean(4),
+                    forward: mean(&|p| p.0[0]),
+                    backward: mean(&|p| p.0[1]),
+                    optimizer: mean(&|p| p.0[2]),
+                    kernels: KernelPhases {
+                        conv_forward: mean(&|p| p.1.conv_forward),
+                        conv_backward: mean(&|p| p.1.conv_backward),
+                        bn_relu_forward: mean(&|p| p.1.bn_relu_forward),
+                        bn_relu_backward: mean(&|p| p.1.bn_relu_backward),
+                        lm_step_forward: mean(&|p| p.1.lm_step_forward),
+                        lm_step_backward: mean(&|p| p.1.lm_step_backward),
+                    },
                 });
             }
             Ok(report)

@@ -68,11 +68,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         for r in &reports {
             println!("{}", r.line());
             if let Some(p) = r.phases_ms {
+                let k = &p.kernels;
                 println!(
-                    "  forward {:.2} ms (conv {:.2}), backward {:.2} ms (conv {:.2}), \
-                     optimizer {:.2} ms",
-                    p.forward, p.conv_forward, p.backward, p.conv_backward, p.optimizer
+                    "  forward  {:8.2} ms: conv {:.2}, bn+relu {:.2}, lm step {:.2}, other {:.2}",
+                    p.forward, k.conv_forward, k.bn_relu_forward, k.lm_step_forward, p.forward_other()
                 );
+                println!(
+                    "  backward {:8.2} ms: conv {:.2}, bn+relu {:.2}, lm step {:.2}, other {:.2}",
+                    p.backward, k.conv_backward, k.bn_relu_backward, k.lm_step_backward, p.backward_other()
+                );
+                println!("  optimizer {:7.2} ms", p.optimizer);
             }
         }
     }

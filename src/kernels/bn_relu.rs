@@ -83,7 +83,7 @@ impl Backward<Flex, 3> for BnReluBackward {
     type State = State;
 
     fn backward(self, ops: Ops<State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        backward(ops, grads)
+        super::timed(super::Timed::BnReluBackward, || backward(ops, grads))
     }
 }
 
@@ -100,11 +100,12 @@ fn backward(ops: Ops<State, 3>, grads: &mut Gradients) {
         .into_par_iter()
         .map(|ch| {
             let (mut sg, mut sgx) = (0.0f64, 0.0f64);
+            let mu = mean[ch];
             for i in 0..n {
                 let [x, y, dy] = [x, y, dy].map(|s| plane(s, at(i, ch), hw));
                 let (a, b) = sums2(x, y, dy, |x, y, dy| {
                     let g = if y > 0.0 { dy } else { 0.0 };
-                    (g, g * (x - mean[ch]))
+                    (g, g * (x - mu))
                 });
                 sg += a;
                 sgx += b;
@@ -118,12 +119,13 @@ fn backward(ops: Ops<State, 3>, grads: &mut Gradients) {
             let ch = p % c;
             let i = p / c;
             let [x, y, dy] = [x, y, dy].map(|s| plane(s, at(i, ch), hw));
-            let k = gamma[ch] * invstd[ch];
+            let (mu, is) = (mean[ch], invstd[ch]);
+            let k = gamma[ch] * is;
             let mean_g = (sums[ch].0 / m) as f32;
             let mean_gx = (sums[ch].1 / m) as f32;
             for (((dx, &x), &y), &dy) in dx.iter_mut().zip(x).zip(y).zip(dy) {
                 let g = if y > 0.0 { dy } else { 0.0 };
-                let xhat = (x - mean[ch]) * invstd[ch];
+                let xhat = (x - mu) * is;
                 dx.write(k * (g - mean_g - xhat * mean_gx));
             }
         });
@@ -152,15 +154,16 @@ fn train_tracked(
     let data = slice(&xp);
     let plane = |i: usize, ch: usize| plane(data, (i * c + ch) * hw, hw);
     let m = (n * hw) as f64;
+    // Σ_i Σ_plane f(x) for one channel; generic (not `dyn`) so that `f` inlines and vectorises.
+    fn channel_sum<'a>(planes: impl Iterator<Item = &'a [f32]>, f: impl Fn(f32) -> f32 + Copy) -> f64 {
+        planes.map(|p| sums2(p, &[], &[], |x, _, _| (f(x), 0.0)).0).sum()
+    }
     let stats: Vec<(f32, f32)> = (0..c)
         .into_par_iter()
         .map(|ch| {
-            let sum1 = |f: &dyn Fn(f32) -> f32| -> f64 {
-                (0..n).map(|i| sums2(plane(i, ch), &[], &[], |x, _, _| (f(x), 0.0)).0).sum()
-            };
-            let mean = sum1(&|x| x) / m;
-            let sq = sum1(&|x| (x - mean as f32).powi(2));
-            (mean as f32, (sq / m) as f32)
+            let mean = (channel_sum((0..n).map(|i| plane(i, ch)), |x| x) / m) as f32;
+            let sq = channel_sum((0..n).map(|i| plane(i, ch)), |x| (x - mean) * (x - mean));
+            (mean, (sq / m) as f32)
         })
         .collect();
     let mean: Vec<f32> = stats.iter().map(|s| s.0).collect();

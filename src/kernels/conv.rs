@@ -136,17 +136,21 @@ fn run(
     b: &FlexTensor,
     out: [std::ffi::c_long; 4],
 ) -> Option<FlexTensor> {
-    let start = std::time::Instant::now();
-    let a = contiguous(a);
-    let b = contiguous(b);
+    let timer = match pass {
+        Pass::Forward => super::Timed::ConvForward,
+        Pass::GradInput => super::Timed::ConvInputGrad,
+        Pass::GradWeight => super::Timed::ConvWeightGrad,
+    };
     let out: [usize; 4] = out.map(|v| v as usize);
     let len = out.iter().product();
     let mut y = Vec::with_capacity(len);
-    let result = match (a.as_slice::<f32>(), b.as_slice::<f32>()) {
-        (Some(a), Some(b)) => dnnl::run(pass, s, a, b, &mut y.spare_capacity_mut()[..len]),
-        _ => Err("operands are not f32".to_string()),
-    };
-    super::PASS_NANOS[pass as usize].fetch_add(start.elapsed().as_nanos() as u64, Relaxed);
+    let result = super::timed(timer, || {
+        let (a, b) = (contiguous(a), contiguous(b));
+        match (a.as_slice::<f32>(), b.as_slice::<f32>()) {
+            (Some(a), Some(b)) => dnnl::run(pass, s, a, b, &mut y.spare_capacity_mut()[..len]),
+            _ => Err("operands are not f32".to_string()),
+        }
+    });
     match result {
         Ok(()) => {
             // SAFETY: the capacity is `len`, and oneDNN wrote all `len` values.

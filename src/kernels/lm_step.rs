@@ -79,49 +79,53 @@ impl Backward<Flex, 4> for LmStepBackward {
     type State = State;
 
     fn backward(self, ops: Ops<State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_u, node_p, node_f, node_k] = ops.parents;
-        let g = contiguous(&grads.consume::<Flex>(&ops.node));
-        let (u, p, k) = ops.state;
-        let shape = dims(&g);
-        let [n, c, h, w] = shape;
-        let hw = h * w;
-        let gs = slice(&g);
-        let scaled = |factor: &(dyn Fn(f32) -> f32 + Sync)| {
-            tensor(
-                par_planes(n * c, hw, |plane, out| {
-                    let s = factor(k[channel(plane, c, k.len())]);
-                    for (o, &g) in out.iter_mut().zip(&gs[plane * hw..(plane + 1) * hw]) {
-                        o.write(s * g);
-                    }
-                }),
-                shape,
-            )
-        };
-        if let Some(node) = node_k {
-            let (us, ps) = (slice(&u), slice(&p));
-            let per_plane: Vec<f64> = (0..n * c)
-                .into_par_iter()
-                .map(|plane| {
-                    let at = plane * hw..(plane + 1) * hw;
-                    dot_diff(&gs[at.clone()], &ps[at.clone()], &us[at])
-                })
-                .collect();
-            let mut dk = vec![0.0f64; k.len()];
-            for (plane, s) in per_plane.iter().enumerate() {
-                dk[channel(plane, c, k.len())] += s;
-            }
-            let dk = dk.into_iter().map(|v| v as f32).collect();
-            grads.register::<Flex>(node.id, tensor(dk, [1, k.len(), 1, 1]));
+        super::timed(super::Timed::LmStepBackward, || backward(ops, grads))
+    }
+}
+
+fn backward(ops: Ops<State, 4>, grads: &mut Gradients) {
+    let [node_u, node_p, node_f, node_k] = ops.parents;
+    let g = contiguous(&grads.consume::<Flex>(&ops.node));
+    let (u, p, k) = ops.state;
+    let shape = dims(&g);
+    let [n, c, h, w] = shape;
+    let hw = h * w;
+    let gs = slice(&g);
+    let scaled = |factor: &(dyn Fn(f32) -> f32 + Sync)| {
+        tensor(
+            par_planes(n * c, hw, |plane, out| {
+                let s = factor(k[channel(plane, c, k.len())]);
+                for (o, &g) in out.iter_mut().zip(&gs[plane * hw..(plane + 1) * hw]) {
+                    o.write(s * g);
+                }
+            }),
+            shape,
+        )
+    };
+    if let Some(node) = node_k {
+        let (us, ps) = (slice(&u), slice(&p));
+        let per_plane: Vec<f64> = (0..n * c)
+            .into_par_iter()
+            .map(|plane| {
+                let at = plane * hw..(plane + 1) * hw;
+                dot_diff(&gs[at.clone()], &ps[at.clone()], &us[at])
+            })
+            .collect();
+        let mut dk = vec![0.0f64; k.len()];
+        for (plane, s) in per_plane.iter().enumerate() {
+            dk[channel(plane, c, k.len())] += s;
         }
-        if let Some(node) = node_u {
-            grads.register::<Flex>(node.id, scaled(&|k| 1.0 - k));
-        }
-        if let Some(node) = node_p {
-            grads.register::<Flex>(node.id, scaled(&|k| k));
-        }
-        if let Some(node) = node_f {
-            grads.register::<Flex>(node.id, g.clone());
-        }
+        let dk = dk.into_iter().map(|v| v as f32).collect();
+        grads.register::<Flex>(node.id, tensor(dk, [1, k.len(), 1, 1]));
+    }
+    if let Some(node) = node_u {
+        grads.register::<Flex>(node.id, scaled(&|k| 1.0 - k));
+    }
+    if let Some(node) = node_p {
+        grads.register::<Flex>(node.id, scaled(&|k| k));
+    }
+    if let Some(node) = node_f {
+        grads.register::<Flex>(node.id, g.clone());
     }
 }
 

@@ -49,9 +49,68 @@ pub enum Kernels {
 
 static FAST: AtomicBool = AtomicBool::new(true);
 
-/// Time spent in the fast kernels' forward, input-gradient and weight-gradient passes since the
-/// start of the process (nanoseconds), for `odenet bench --breakdown`.
-static PASS_NANOS: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+/// The fast kernels' operations, timed for `odenet bench --breakdown`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Timed {
+    ConvForward,
+    ConvInputGrad,
+    ConvWeightGrad,
+    BnReluForward,
+    BnReluBackward,
+    LmStepForward,
+    LmStepBackward,
+}
+
+/// Nanoseconds spent in each [`Timed`] operation since the start of the process.
+static NANOS: [AtomicU64; 7] = [const { AtomicU64::new(0) }; 7];
+
+/// Runs `op` and adds its wall time to the operation's total.
+pub(crate) fn timed<R>(which: Timed, op: impl FnOnce() -> R) -> R {
+    let start = std::time::Instant::now();
+    let result = op();
+    NANOS[which as usize].fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    result
+}
+
+/// Milliseconds spent so far in the fast kernels, by operation (all zero on the flex path, which
+/// is not instrumented).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct KernelMillis {
+    pub conv_forward: f64,
+    /// Input- and weight-gradient passes.
+    pub conv_backward: f64,
+    pub bn_relu_forward: f64,
+    pub bn_relu_backward: f64,
+    pub lm_step_forward: f64,
+    pub lm_step_backward: f64,
+}
+
+impl KernelMillis {
+    /// The totals now.
+    pub fn now() -> Self {
+        let ms = |t: Timed| NANOS[t as usize].load(Ordering::Relaxed) as f64 * 1e-6;
+        Self {
+            conv_forward: ms(Timed::ConvForward),
+            conv_backward: ms(Timed::ConvInputGrad) + ms(Timed::ConvWeightGrad),
+            bn_relu_forward: ms(Timed::BnReluForward),
+            bn_relu_backward: ms(Timed::BnReluBackward),
+            lm_step_forward: ms(Timed::LmStepForward),
+            lm_step_backward: ms(Timed::LmStepBackward),
+        }
+    }
+
+    /// What was spent between `earlier` and `self`.
+    pub fn since(self, earlier: Self) -> Self {
+        Self {
+            conv_forward: self.conv_forward - earlier.conv_forward,
+            conv_backward: self.conv_backward - earlier.conv_backward,
+            bn_relu_forward: self.bn_relu_forward - earlier.bn_relu_forward,
+            bn_relu_backward: self.bn_relu_backward - earlier.bn_relu_backward,
+            lm_step_forward: self.lm_step_forward - earlier.lm_step_forward,
+            lm_step_backward: self.lm_step_backward - earlier.lm_step_backward,
+        }
+    }
+}
 
 /// Convolution passes that oneDNN refused and flex computed instead (each warned about once).
 static FALLBACKS: AtomicU64 = AtomicU64::new(0);
@@ -59,12 +118,6 @@ static FALLBACKS: AtomicU64 = AtomicU64::new(0);
 /// How many convolution passes fell back from oneDNN to flex since the start of the process.
 pub fn fallbacks() -> u64 {
     FALLBACKS.load(Ordering::Relaxed)
-}
-
-/// Milliseconds spent so far in the fast convolutions: `[forward, input gradient, weight
-/// gradient]` (zero on the flex path, which is not instrumented).
-pub fn conv_millis() -> [f64; 3] {
-    PASS_NANOS.each_ref().map(|n| n.load(Ordering::Relaxed) as f64 * 1e-6)
 }
 
 /// Selects the kernels for the rest of the process and returns the ones that will run: asking for
@@ -165,8 +218,8 @@ pub fn bn_relu(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     if runs_fast(&x, &gamma) {
         #[cfg(odenet_dnnl)]
         match (x.device().is_autodiff(), bn.training.is_enabled()) {
-            (true, true) => return bn_relu::train(bn, x),
-            (false, _) => return bn_relu::infer(bn, x),
+            (true, true) => return timed(Timed::BnReluForward, || bn_relu::train(bn, x)),
+            (false, _) => return timed(Timed::BnReluForward, || bn_relu::infer(bn, x)),
             // A frozen layer on the training device: Burn's own path below.
             (true, false) => {}
         }
@@ -190,10 +243,10 @@ pub fn lm_step(u: Tensor<4>, prev: Tensor<4>, f: Tensor<4>, k: Tensor<4>) -> Ten
         && k.dims()[2..] == [1, 1];
     if fused {
         #[cfg(odenet_dnnl)]
-        return match u.device().is_autodiff() {
+        return timed(Timed::LmStepForward, || match u.device().is_autodiff() {
             true => lm_step::train(u, prev, f, k),
             false => lm_step::infer(u, prev, f, k),
-        };
+        });
     }
     let delta = (prev - u.clone()) * k;
     u + f + delta
