@@ -25,6 +25,7 @@ COMPILE=${COMPILE:-1}
 SINGLE=${SINGLE:-1}
 TUNED=${TUNED:-0}
 FLEX=${FLEX:-1}
+REPS=${REPS:-1}
 MALLOC_TUNED="glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295"
 PYTHON=${PYTHON:-python3}
 CORES=$(nproc)
@@ -40,41 +41,45 @@ COMMON=(--batch-size "$BATCH" --warmup "$WARMUP" --steps "$STEPS" --device cpu)
 echo "machine: $CORES cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1)" >&2
 echo "load before: $(uptime)" >&2
 start=$(date +%s)
-for m in $MODELS; do
-  echo "odenet $m ($CORES threads) ..." >&2
-  # (user + sys) / wall of the whole process = cores kept busy.
-  /usr/bin/time -f '{"model":"'"$m"'","wall":%e,"user":%U,"sys":%S}' -o "$OUT/time-$m.json" \
-    "$BIN" bench --model "$m" "${COMMON[@]}" --mode both --json >> "$RAW"
-  if [ "$TUNED" = 1 ]; then
-    GLIBC_TUNABLES=$MALLOC_TUNED "$BIN" bench --model "$m" "${COMMON[@]}" --mode both --json \
-      | sed 's/^{/{"variant":"malloc-tuned",/' >> "$RAW"
-  fi
-  if [ "$FLEX" = 1 ]; then
-    "$BIN" bench --model "$m" "${COMMON[@]}" --mode both --json --kernels flex \
-      | sed 's/^{/{"variant":"flex",/' >> "$RAW"
-  fi
-  echo "pytorch eager $m ($CORES threads) ..." >&2
-  "$PYTHON" bench/torch_reference.py --model "$m" "${COMMON[@]}" --mode both --variants eager \
-    --threads "$CORES" >> "$RAW"
-  if [ "$COMPILE" = 1 ]; then
-    echo "pytorch compile $m (train) ..." >&2
-    "$PYTHON" bench/torch_reference.py --model "$m" "${COMMON[@]}" --mode train --variants compile \
-      --threads "$CORES" >> "$RAW"
-  fi
-  if [ "$SINGLE" = 1 ] && [ "$CORES" != 1 ]; then
-    echo "odenet + pytorch eager $m (1 thread) ..." >&2
-    RAYON_NUM_THREADS=1 "$BIN" bench --model "$m" "${COMMON[@]}" --mode both --json >> "$RAW"
+# Every JSON line is tagged with its repetition.
+emit() { sed "s/^{/{\"rep\":$rep,/" >> "$RAW"; }
+for rep in $(seq "$REPS"); do
+  for m in $MODELS; do
+    echo "odenet $m ($CORES threads) ..." >&2
+    # (user + sys) / wall of the whole process = cores kept busy.
+    /usr/bin/time -f '{"model":"'"$m"'","wall":%e,"user":%U,"sys":%S}' -o "$OUT/time-$m-$rep.json" \
+      "$BIN" bench --model "$m" "${COMMON[@]}" --mode both --json | emit
     if [ "$TUNED" = 1 ]; then
-      RAYON_NUM_THREADS=1 GLIBC_TUNABLES=$MALLOC_TUNED "$BIN" bench --model "$m" "${COMMON[@]}" \
-        --mode both --json | sed 's/^{/{"variant":"malloc-tuned",/' >> "$RAW"
+      GLIBC_TUNABLES=$MALLOC_TUNED "$BIN" bench --model "$m" "${COMMON[@]}" --mode both --json \
+        | sed 's/^{/{"variant":"malloc-tuned",/' | emit
     fi
     if [ "$FLEX" = 1 ]; then
-      RAYON_NUM_THREADS=1 "$BIN" bench --model "$m" "${COMMON[@]}" --mode both --json \
-        --kernels flex | sed 's/^{/{"variant":"flex",/' >> "$RAW"
+      "$BIN" bench --model "$m" "${COMMON[@]}" --mode both --json --kernels flex \
+        | sed 's/^{/{"variant":"flex",/' | emit
     fi
+    echo "pytorch eager $m ($CORES threads) ..." >&2
     "$PYTHON" bench/torch_reference.py --model "$m" "${COMMON[@]}" --mode both --variants eager \
-      --threads 1 >> "$RAW"
-  fi
+      --threads "$CORES" | emit
+    if [ "$COMPILE" = 1 ]; then
+      echo "pytorch compile $m (train) ..." >&2
+      "$PYTHON" bench/torch_reference.py --model "$m" "${COMMON[@]}" --mode train --variants compile \
+        --threads "$CORES" | emit
+    fi
+    if [ "$SINGLE" = 1 ] && [ "$CORES" != 1 ]; then
+      echo "odenet + pytorch eager $m (1 thread) ..." >&2
+      RAYON_NUM_THREADS=1 "$BIN" bench --model "$m" "${COMMON[@]}" --mode both --json | emit
+      if [ "$TUNED" = 1 ]; then
+        RAYON_NUM_THREADS=1 GLIBC_TUNABLES=$MALLOC_TUNED "$BIN" bench --model "$m" "${COMMON[@]}" \
+          --mode both --json | sed 's/^{/{"variant":"malloc-tuned",/' | emit
+      fi
+      if [ "$FLEX" = 1 ]; then
+        RAYON_NUM_THREADS=1 "$BIN" bench --model "$m" "${COMMON[@]}" --mode both --json \
+          --kernels flex | sed 's/^{/{"variant":"flex",/' | emit
+      fi
+      "$PYTHON" bench/torch_reference.py --model "$m" "${COMMON[@]}" --mode both --variants eager \
+        --threads 1 | emit
+    fi
+  done
 done
 echo "load after: $(uptime); $(( $(date +%s) - start )) s" >&2
 
@@ -84,12 +89,18 @@ from pathlib import Path
 raw, out, cores, models = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 rows = [json.loads(l) for l in open(raw) if l.strip()]
 
+reps = sorted({r.get("rep", 1) for r in rows})
+rep = reps[0]
+
 def get(model, mode, framework, threads, variant=None):
     for r in rows:
         if (r["model"], r["mode"], r["framework"], r["threads"]) == (model, mode, framework, threads) \
-                and r.get("variant") == variant and "error" not in r:
+                and r.get("variant") == variant and "error" not in r and r.get("rep", 1) == rep:
             return r
     return None
+
+def rss(r):
+    return f"{r['peak_rss_bytes'] / 2**20:.0f}" if r and r.get("peak_rss_bytes") else "—"
 
 def ips(r):
     """Mean images/s over the timed steps, and in brackets batch / fastest step (less sensitive
@@ -108,8 +119,8 @@ def table(threads, with_compile):
         (" odenet, malloc tuned img/s |" if tuned else "") + \
         (" PyTorch compile img/s |" if with_compile else "")
     print(f"| model | mode | odenet img/s | PyTorch eager img/s | odenet / eager |{extra} "
-          "odenet LM overhead | PyTorch LM overhead |")
-    print("|---|---|---:|---:|---:|" + "---:|" * (2 * flex + tuned + with_compile) + "---:|---:|")
+          "odenet LM overhead | PyTorch LM overhead | peak RSS MiB odenet / PyTorch |")
+    print("|---|---|---:|---:|---:|" + "---:|" * (2 * flex + tuned + with_compile) + "---:|---:|---:|")
     for mode in ("train", "infer"):
         for m in models:
             o = get(m, mode, "odenet-burn", threads)
@@ -127,24 +138,29 @@ def table(threads, with_compile):
                 c += " " + ips(get(m, mode, "odenet-burn", threads, "malloc-tuned")) + " |"
             if with_compile:
                 c += " " + (ips(get(m, mode, "pytorch", threads, "compile")) if mode == "train" else "n/a") + " |"
-            print(f"| {m} | {mode} | {ips(o)} | {ips(e)} | {ratio} |{c} {lo} | {le} |")
+            mem = f"{rss(o)} / {rss(e)}" if mode == "train" else ""
+            print(f"| {m} | {mode} | {ips(o)} | {ips(e)} | {ratio} |{c} {lo} | {le} | {mem} |")
 
 print("img/s: mean over the timed steps (in brackets: batch / fastest step); ratio and LM overhead "
       "from the means.\n")
-print(f"All {cores} cores:\n")
-table(cores, True)
-if any(r["threads"] == 1 for r in rows) and cores != 1:
-    print("\n1 thread:\n")
-    table(1, False)
+for rep in reps:
+    if len(reps) > 1:
+        print(f"Repetition {rep}:\n")
+    print(f"All {cores} cores:\n")
+    table(cores, True)
+    if any(r["threads"] == 1 for r in rows) and cores != 1:
+        print("\n1 thread:\n")
+        table(1, False)
+    print()
 for r in rows:
     if "error" in r:
         print(f"\n{r['model']} {r.get('variant')} {r['mode']}: {r['error'][:300]}")
 print()
-for m in models:
-    p = out / f"time-{m}.json"
+for m, rep in ((m, rep) for rep in reps for m in models):
+    p = out / f"time-{m}-{rep}.json"
     if p.exists():
         t = json.loads(p.read_text())
-        print(f"odenet {m} ({cores} threads, both modes): (user + sys) / wall = "
+        print(f"odenet {m} ({cores} threads, both modes, repetition {rep}): (user + sys) / wall = "
               f"{(t['user'] + t['sys']) / t['wall']:.2f} cores, sys {t['sys']:.1f} s of "
               f"{t['user'] + t['sys']:.1f} s CPU")
 firsts = [f"{r['framework']}/{r.get('variant', '-')}/{r['model']}/{r['mode']}/{r['threads']}t: {r['first_step_s']:.2f} s"
