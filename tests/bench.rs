@@ -4,6 +4,13 @@ use odenet::bench::{self, BenchMode, BenchOptions, BenchReport};
 use odenet::nn::BranchKind;
 use odenet::{NetConfig, SchemeConfig};
 
+/// The kernels' timers are process-wide: tests that run networks take turns, so that the
+/// breakdown sees only its own operations.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn tiny() -> NetConfig {
     NetConfig {
         name: "tiny-lm".into(),
@@ -50,6 +57,7 @@ fn check(r: &BenchReport, mode: &str) {
 
 #[test]
 fn both_modes_report_train_then_infer() {
+    let _serial = serial();
     let reports = bench::run(&tiny(), &opts(BenchMode::Both)).unwrap();
     assert_eq!(reports.len(), 2);
     check(&reports[0], "train");
@@ -62,6 +70,7 @@ fn both_modes_report_train_then_infer() {
 
 #[test]
 fn steps_are_counted() {
+    let _serial = serial();
     let o = BenchOptions { steps: 3, warmup: 0, ..opts(BenchMode::Infer) };
     let r = &bench::run(&tiny(), &o).unwrap()[0];
     assert_eq!((r.steps, r.warmup), (3, 0));
@@ -71,6 +80,7 @@ fn steps_are_counted() {
 
 #[test]
 fn bad_options_are_errors_not_panics() {
+    let _serial = serial();
     let err = bench::run(&tiny(), &BenchOptions { steps: 0, ..opts(BenchMode::Train) }).unwrap_err();
     assert!(err.to_string().contains("--steps"), "{err}");
     let err =
@@ -80,6 +90,7 @@ fn bad_options_are_errors_not_panics() {
 
 #[test]
 fn breakdown_phases_fit_inside_the_step() {
+    let _serial = serial();
     let o = BenchOptions { breakdown: true, steps: 2, ..opts(BenchMode::Train) };
     let r = &bench::run(&tiny(), &o).unwrap()[0];
     let p = r.phases_ms.expect("train mode with breakdown reports phases");
@@ -88,6 +99,22 @@ fn breakdown_phases_fit_inside_the_step() {
     }
     // Each phase lies inside its step's timed interval.
     assert!(p.forward + p.backward + p.optimizer <= r.ms_per_step + 1e-6, "{p:?} vs {}", r.ms_per_step);
+    // The fast kernels' share of each phase: every operation of this LM net ran and was timed
+    // (oneDNN is installed where the tests run), and lies inside its phase.
+    let k = p.kernels;
+    if odenet::kernels::kernels() == odenet::kernels::Kernels::Fast {
+        for (name, v) in [
+            ("conv forward", k.conv_forward),
+            ("conv backward", k.conv_backward),
+            ("bn+relu forward", k.bn_relu_forward),
+            ("bn+relu backward", k.bn_relu_backward),
+            ("lm step forward", k.lm_step_forward),
+            ("lm step backward", k.lm_step_backward),
+        ] {
+            assert!(v > 0.0, "{name} not timed: {p:?}");
+        }
+    }
+    assert!(p.forward_other() >= -1e-6 && p.backward_other() >= -1e-6, "{p:?}");
     let plain = &bench::run(&tiny(), &opts(BenchMode::Train)).unwrap()[0];
     assert!(plain.phases_ms.is_none());
 }
