@@ -6,8 +6,9 @@
 //! channel c over the M = N·H·W values):
 //!   forward:  μ = Σx / M, σ² = Σ(x − μ)² / M (biased, as Burn), x̂ = (x − μ) / √(σ² + ε),
 //!             y = max(0, γ x̂ + β): two reading passes and one writing pass;
-//!   backward: g = dy · [y > 0], dβ = Σg, dγ = Σ g x̂, dx = γ / √(σ² + ε) · (g − dβ / M − x̂ dγ / M):
-//!             one reading pass and one writing pass.
+//!   backward: g = dy · [γ x̂ + β > 0] (the ReLU mask recomputed from x exactly as the forward
+//!             pass computed y, so y is not read), dβ = Σg, dγ = Σ g x̂, dx = γ / √(σ² + ε) · (g − dβ / M − x̂ dγ / M):
+//!             one pass reading x and dy, one reading them and writing dx.
 //! Sums are accumulated in f64; channels (statistics) and (n, c) planes (element-wise passes) are
 //! spread over rayon's threads.
 
@@ -76,8 +77,8 @@ pub(super) fn infer(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
 #[derive(Debug)]
 struct BnReluBackward;
 
-/// What the backward pass needs: x, y (for the ReLU mask), γ, μ, 1/√(σ² + ε).
-type State = (FlexTensor, FlexTensor, Vec<f32>, Vec<f32>, Vec<f32>);
+/// What the backward pass needs: x, γ, β, μ, 1/√(σ² + ε).
+type State = (FlexTensor, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
 
 impl Backward<Flex, 3> for BnReluBackward {
     type State = State;
@@ -90,9 +91,14 @@ impl Backward<Flex, 3> for BnReluBackward {
 fn backward(ops: Ops<State, 3>, grads: &mut Gradients) {
     let [node_x, node_gamma, node_beta] = ops.parents;
     let dy = contiguous(&grads.consume::<Flex>(&ops.node));
-    let (x, y, gamma, mean, invstd) = ops.state;
+    let (x, gamma, beta, mean, invstd) = ops.state;
     let [n, c, h, w] = dims(&x);
-    let (x, y, dy) = (slice(&x), slice(&y), slice(&dy));
+    let (x, dy) = (slice(&x), slice(&dy));
+    // y = max(0, x·scale + shift) in the forward pass, with these same f32 operations.
+    let affine = |ch: usize| {
+        let scale = gamma[ch] * invstd[ch];
+        (scale, beta[ch] - mean[ch] * scale)
+    };
     let hw = h * w;
     let at = |i: usize, ch: usize| (i * c + ch) * hw;
     // Per channel: dβ = Σ g and dγ = Σ g x̂, with g = dy · [y > 0].
@@ -101,10 +107,11 @@ fn backward(ops: Ops<State, 3>, grads: &mut Gradients) {
         .map(|ch| {
             let (mut sg, mut sgx) = (0.0f64, 0.0f64);
             let mu = mean[ch];
+            let (scale, shift) = affine(ch);
             for i in 0..n {
-                let [x, y, dy] = [x, y, dy].map(|s| plane(s, at(i, ch), hw));
-                let (a, b) = sums2(x, y, dy, |x, y, dy| {
-                    let g = if y > 0.0 { dy } else { 0.0 };
+                let [x, dy] = [x, dy].map(|s| plane(s, at(i, ch), hw));
+                let (a, b) = sums2(x, dy, |x, dy| {
+                    let g = if x * scale + shift > 0.0 { dy } else { 0.0 };
                     (g, g * (x - mu))
                 });
                 sg += a;
@@ -118,13 +125,14 @@ fn backward(ops: Ops<State, 3>, grads: &mut Gradients) {
         let dx = par_planes(n * c, hw, |p, dx| {
             let ch = p % c;
             let i = p / c;
-            let [x, y, dy] = [x, y, dy].map(|s| plane(s, at(i, ch), hw));
+            let [x, dy] = [x, dy].map(|s| plane(s, at(i, ch), hw));
             let (mu, is) = (mean[ch], invstd[ch]);
+            let (scale, shift) = affine(ch);
             let k = gamma[ch] * is;
             let mean_g = (sums[ch].0 / m) as f32;
             let mean_gx = (sums[ch].1 / m) as f32;
-            for (((dx, &x), &y), &dy) in dx.iter_mut().zip(x).zip(y).zip(dy) {
-                let g = if y > 0.0 { dy } else { 0.0 };
+            for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
+                let g = if x * scale + shift > 0.0 { dy } else { 0.0 };
                 let xhat = (x - mu) * is;
                 dx.write(k * (g - mean_g - xhat * mean_gx));
             }
@@ -156,7 +164,7 @@ fn train_tracked(
     let m = (n * hw) as f64;
     // Σ_i Σ_plane f(x) for one channel; generic (not `dyn`) so that `f` inlines and vectorises.
     fn channel_sum<'a>(planes: impl Iterator<Item = &'a [f32]>, f: impl Fn(f32) -> f32 + Copy) -> f64 {
-        planes.map(|p| sums2(p, &[], &[], |x, _, _| (f(x), 0.0)).0).sum()
+        planes.map(|p| sums2(p, &[], |x, _| (f(x), 0.0)).0).sum()
     }
     let stats: Vec<(f32, f32)> = (0..c)
         .into_par_iter()
@@ -186,7 +194,7 @@ fn train_tracked(
         .stateful()
     {
         OpsKind::Tracked(prep) => {
-            prep.finish((xp, y.clone(), g, mean.clone(), invstd), y)
+            prep.finish((xp, g, b, mean.clone(), invstd), y)
         }
         OpsKind::UnTracked(prep) => prep.finish(y),
     };
@@ -197,26 +205,24 @@ fn train_tracked(
 /// the compiler may not reorder; `LANES` of them vectorise.
 const LANES: usize = 16;
 
-/// `(Σ_j f(a_j, b_j, c_j).0, Σ_j f(a_j, b_j, c_j).1)` over `a` and the equally long `b`, `c`
-/// (or empty `b`, `c`: then `f` gets zeros for them), summed in f32 lanes and then in f64.
+/// `(Σ_j f(a_j, b_j).0, Σ_j f(a_j, b_j).1)` over `a` and the equally long `b` (or an empty `b`:
+/// then `f` gets zeros for it), summed in f32 lanes and then in f64.
 #[inline(always)]
-fn sums2(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> (f32, f32)) -> (f64, f64) {
-    let at = |s: &[f32], j: usize| s.get(j).copied().unwrap_or(0.0);
+fn sums2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> (f32, f32)) -> (f64, f64) {
     let mut acc = [[0.0f32; LANES]; 2];
     let full = a.len() / LANES * LANES;
     if b.is_empty() {
         for chunk in a[..full].chunks_exact(LANES) {
             for l in 0..LANES {
-                let (u, v) = f(chunk[l], 0.0, 0.0);
+                let (u, v) = f(chunk[l], 0.0);
                 acc[0][l] += u;
                 acc[1][l] += v;
             }
         }
     } else {
-        let chunks = a[..full].chunks_exact(LANES).zip(b.chunks_exact(LANES)).zip(c.chunks_exact(LANES));
-        for ((a, b), c) in chunks {
+        for (a, b) in a[..full].chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
             for l in 0..LANES {
-                let (u, v) = f(a[l], b[l], c[l]);
+                let (u, v) = f(a[l], b[l]);
                 acc[0][l] += u;
                 acc[1][l] += v;
             }
@@ -224,7 +230,7 @@ fn sums2(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> (f32, f32
     }
     let [mut s0, mut s1] = acc.map(|lanes| lanes.iter().map(|&v| v as f64).sum::<f64>());
     for j in full..a.len() {
-        let (u, v) = f(a[j], at(b, j), at(c, j));
+        let (u, v) = f(a[j], b.get(j).copied().unwrap_or(0.0));
         s0 += u as f64;
         s1 += v as f64;
     }
