@@ -6,7 +6,7 @@
 //! (k has one value, or one per channel):
 //!   forward:  y = (1 − k_c) u + k_c p + f                            (one writing pass);
 //!   backward: du = (1 − k_c) g, dp = k_c g, df = g, dk_c = Σ_{n,h,w} g (p − u)
-//!             (one writing pass per input that needs a gradient, one reading pass for dk).
+//!             (one pass reading g, u, p and writing du, dp; df is g itself).
 //! Sums are accumulated in f64; (n, c) planes are spread over rayon's threads.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -17,6 +17,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 use super::storage::{contiguous, dims, par_planes, slice, tensor};
 
@@ -89,28 +90,31 @@ fn backward(ops: Ops<State, 4>, grads: &mut Gradients) {
     let (u, p, k) = ops.state;
     let shape = dims(&g);
     let [n, c, h, w] = shape;
-    let hw = h * w;
-    let gs = slice(&g);
-    let scaled = |factor: &(dyn Fn(f32) -> f32 + Sync)| {
-        tensor(
-            par_planes(n * c, hw, |plane, out| {
-                let s = factor(k[channel(plane, c, k.len())]);
-                for (o, &g) in out.iter_mut().zip(&gs[plane * hw..(plane + 1) * hw]) {
-                    o.write(s * g);
-                }
-            }),
-            shape,
-        )
-    };
+    let (hw, len) = (h * w, n * c * h * w);
+    let (gs, us, ps) = (slice(&g), slice(&u), slice(&p));
+    // One pass over (g, u, p) writes du and dp and sums dk's share of each plane.
+    let (mut du, mut dp) = (Vec::with_capacity(len), Vec::with_capacity(len));
+    let per_plane: Vec<f64> = du.spare_capacity_mut()[..len]
+        .par_chunks_mut(hw.max(1))
+        .zip(dp.spare_capacity_mut()[..len].par_chunks_mut(hw.max(1)))
+        .enumerate()
+        .map(|(plane, (du, dp)): (usize, (&mut [MaybeUninit<f32>], &mut [MaybeUninit<f32>]))| {
+            let kc = k[channel(plane, c, k.len())];
+            let at = plane * hw..(plane + 1) * hw;
+            let (g, u, p) = (&gs[at.clone()], &us[at.clone()], &ps[at]);
+            for ((du, dp), &g) in du.iter_mut().zip(dp.iter_mut()).zip(g) {
+                du.write((1.0 - kc) * g);
+                dp.write(kc * g);
+            }
+            dot_diff(g, p, u)
+        })
+        .collect();
+    // SAFETY: the capacities are `len`, and every plane of both was written above.
+    unsafe {
+        du.set_len(len);
+        dp.set_len(len);
+    }
     if let Some(node) = node_k {
-        let (us, ps) = (slice(&u), slice(&p));
-        let per_plane: Vec<f64> = (0..n * c)
-            .into_par_iter()
-            .map(|plane| {
-                let at = plane * hw..(plane + 1) * hw;
-                dot_diff(&gs[at.clone()], &ps[at.clone()], &us[at])
-            })
-            .collect();
         let mut dk = vec![0.0f64; k.len()];
         for (plane, s) in per_plane.iter().enumerate() {
             dk[channel(plane, c, k.len())] += s;
@@ -119,13 +123,13 @@ fn backward(ops: Ops<State, 4>, grads: &mut Gradients) {
         grads.register::<Flex>(node.id, tensor(dk, [1, k.len(), 1, 1]));
     }
     if let Some(node) = node_u {
-        grads.register::<Flex>(node.id, scaled(&|k| 1.0 - k));
+        grads.register::<Flex>(node.id, tensor(du, shape));
     }
     if let Some(node) = node_p {
-        grads.register::<Flex>(node.id, scaled(&|k| k));
+        grads.register::<Flex>(node.id, tensor(dp, shape));
     }
     if let Some(node) = node_f {
-        grads.register::<Flex>(node.id, g.clone());
+        grads.register::<Flex>(node.id, g);
     }
 }
 
