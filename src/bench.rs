@@ -123,7 +123,8 @@ pub struct BenchReport {
     pub peak_device_memory_bytes: Option<u64>,
     /// Peak resident memory of the whole process (Linux `VmHWM`), bytes; `None` elsewhere.
     pub peak_rss_bytes: Option<u64>,
-    /// Mean milliseconds of each phase over the timed steps (train mode with `breakdown`).
+    /// Mean milliseconds of each phase over the timed steps (with `breakdown`; in inference only
+    /// the forward phase).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phases_ms: Option<PhaseTimes>,
 }
@@ -377,15 +378,38 @@ fn run_one(config: &NetConfig, opts: &BenchOptions, device: &Device, mode: Bench
             let model = config.init(device).valid();
             let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), device);
             sync(device)?;
-            time_steps(config, opts, device, mode, || {
+            let mut phases: Vec<(f64, KernelMillis)> = Vec::new();
+            let mut report = time_steps(config, opts, device, mode, || {
+                let (t0, k0) = (Instant::now(), KernelMillis::now());
                 let logits = model.forward(x.clone());
                 let value: f32 = logits.sum().into_scalar::<f32>();
                 sync(device)?;
+                if opts.breakdown {
+                    phases.push((1e3 * t0.elapsed().as_secs_f64(), KernelMillis::now().since(k0)));
+                }
                 if !value.is_finite() {
                     bail!("the logits became {value}");
                 }
                 Ok(())
-            })
+            })?;
+            if opts.breakdown {
+                let timed = &phases[phases.len() - opts.steps..];
+                let mean = |f: &dyn Fn(&(f64, KernelMillis)) -> f64| {
+                    timed.iter().map(f).sum::<f64>() / timed.len() as f64
+                };
+                report.phases_ms = Some(PhaseTimes {
+                    forward: mean(&|p| p.0),
+                    backward: 0.0,
+                    optimizer: 0.0,
+                    kernels: KernelPhases {
+                        conv_forward: mean(&|p| p.1.conv_forward),
+                        bn_relu_forward: mean(&|p| p.1.bn_relu_forward),
+                        lm_step_forward: mean(&|p| p.1.lm_step_forward),
+                        ..KernelPhases::default()
+                    },
+                });
+            }
+            Ok(report)
         }
         BenchMode::Both => unreachable!("expanded by run()"),
     }

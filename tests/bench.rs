@@ -117,4 +117,14 @@ fn breakdown_phases_fit_inside_the_step() {
     assert!(p.forward_other() >= -1e-6 && p.backward_other() >= -1e-6, "{p:?}");
     let plain = &bench::run(&tiny(), &opts(BenchMode::Train)).unwrap()[0];
     assert!(plain.phases_ms.is_none());
+    // Inference: one forward phase, no backward kernels.
+    let o = BenchOptions { breakdown: true, steps: 2, ..opts(BenchMode::Infer) };
+    let r = &bench::run(&tiny(), &o).unwrap()[0];
+    let p = r.phases_ms.expect("inference with breakdown reports its forward phase");
+    assert!(p.forward <= r.ms_per_step + 1e-6 && p.backward == 0.0, "{p:?}");
+    assert_eq!((p.kernels.conv_backward, p.kernels.bn_relu_backward), (0.0, 0.0), "{p:?}");
+    if odenet::kernels::kernels() == odenet::kernels::Kernels::Fast {
+        assert!(p.kernels.conv_forward > 0.0 && p.kernels.lm_step_forward > 0.0, "{p:?}");
+    }
+    assert!(p.forward_other() >= -1e-6, "{p:?}");
 }

@@ -30,7 +30,8 @@ pub struct BenchArgs {
     classes: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Train mode: also report forward / backward / optimizer milliseconds apart.
+    /// Also report milliseconds per phase (forward / backward / optimizer) and, within each, per
+    /// fast-kernel operation (conv, BN + ReLU, LM step; "other" is the rest).
     #[arg(long)]
     breakdown: bool,
     /// Train mode, RevNet models: recompute coupled stages in the backward pass instead of
@@ -73,11 +74,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     "  forward  {:8.2} ms: conv {:.2}, bn+relu {:.2}, lm step {:.2}, other {:.2}",
                     p.forward, k.conv_forward, k.bn_relu_forward, k.lm_step_forward, p.forward_other()
                 );
-                println!(
-                    "  backward {:8.2} ms: conv {:.2}, bn+relu {:.2}, lm step {:.2}, other {:.2}",
-                    p.backward, k.conv_backward, k.bn_relu_backward, k.lm_step_backward, p.backward_other()
-                );
-                println!("  optimizer {:7.2} ms", p.optimizer);
+                if r.mode == "train" {
+                    println!(
+                        "  backward {:8.2} ms: conv {:.2}, bn+relu {:.2}, lm step {:.2}, other {:.2}",
+                        p.backward, k.conv_backward, k.bn_relu_backward, k.lm_step_backward, p.backward_other()
+                    );
+                    println!("  optimizer {:7.2} ms", p.optimizer);
+                }
             }
         }
     }
