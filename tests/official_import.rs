@@ -39,7 +39,8 @@ fn model(name: &str) -> Net {
 }
 
 fn logits(model: &Net) -> Vec<f32> {
-    let (shape, values) = &io()["input"];
+    let reference = io();
+    let (shape, values) = &reference["input"];
     let dims: [usize; 4] = shape.as_slice().try_into().expect("NCHW");
     let x = Tensor::<4>::from_data(TensorData::new(values.clone(), dims), &Device::flex());
     model.valid().forward(x).into_data().to_vec::<f32>().expect("f32 logits")
@@ -76,7 +77,8 @@ fn the_official_pt_imports_with_the_official_logits_and_k_equal_one_minus_ks() {
     expected.sort();
     assert_eq!(unused_names(&imported), expected);
     // Block n of stage s is official block 3s + n: k_n = 1 − ks[3s + n].
-    let ks = &io()["ks"].1;
+    let reference = io();
+    let ks = &reference["ks"].1;
     let k = imported.model.k_values();
     assert_eq!(k.len(), 6, "two LM steps per stage");
     for (stage, n, values) in k {

@@ -43,12 +43,12 @@ impl Naming {
     /// The naming of `state`, from names only one naming uses.
     pub fn detect(state: &StateDict) -> anyhow::Result<Naming> {
         let names: Vec<&str> = state.tensors.iter().map(|(n, _)| strip_module(n)).collect();
-        let has = |f: &dyn Fn(&str) -> bool| names.iter().any(|n| f(n));
-        if has(&|n| n == "conv1.weight" || n.starts_with("blocks.") || n.starts_with("ks.")) {
+        let has = |f: &dyn Fn(&str) -> bool| names.iter().any(|&n| f(n));
+        if has(&|n: &str| n == "conv1.weight" || n.starts_with("blocks.") || n.starts_with("ks.")) {
             Ok(Naming::Official)
-        } else if has(&|n| n.starts_with("head_bn.weight") || n.ends_with(".bn.weight")) {
+        } else if has(&|n: &str| n.starts_with("head_bn.weight") || n.ends_with(".bn.weight")) {
             Ok(Naming::Twin)
-        } else if has(&|n| n == "stem.weight" || n.ends_with(".gamma")) {
+        } else if has(&|n: &str| n == "stem.weight" || n.ends_with(".gamma")) {
             Ok(Naming::Odenet)
         } else {
             anyhow::bail!("no tensor name of odenet's, its PyTorch twin's or the official code's (e.g. {:?})", names.first())
@@ -217,13 +217,13 @@ fn official_target(name: &str, blocks: &[usize]) -> Target {
         ["bn", leaf] => bn_leaf(leaf).map_or(Target::Unknown, |l| Target::Path(format!("head_bn.{l}"), false)),
         ["fc", "weight"] => Target::Path("head_fc.weight".into(), true),
         ["fc", "bias"] => Target::Path("head_fc.bias".into(), false),
-        ["ks", i] => match index(i).and_then(|i| stage_block(i, blocks)) {
+        ["ks", i] => match index(*i).and_then(|i| stage_block(i, blocks)) {
             Some((_, 0)) => Target::Unused("ks of a stage's first block: the official forward takes an Euler step there"),
             Some((stage, j)) => Target::K { stage, row: j - 1 },
             None => Target::Unknown,
         },
         ["blocks", i, unit, leaf] => {
-            let Some((stage, j)) = index(i).and_then(|i| stage_block(i, blocks)) else {
+            let Some((stage, j)) = index(*i).and_then(|i| stage_block(i, blocks)) else {
                 return Target::Unknown;
             };
             let (letter, kind) = match *unit {
