@@ -219,13 +219,8 @@ pub fn import(model: Net, path: &Path, naming: Option<Naming>) -> Result<Importe
     };
     let expected = expected_shapes(&model)?;
     let mapped = naming::to_odenet(&state, naming, &expected);
-    if !mapped.problems.is_empty() {
-        bail!(
-            "{} ({} naming) does not fit the model of the config:\n{}",
-            path.display(),
-            naming,
-            naming::list(&mapped.problems, 40)
-        );
+    if let Some(problems) = mapped.problems() {
+        bail!("{} ({naming} naming) does not fit the model of the config: {problems}", path.display());
     }
     let bytes = to_safetensors(mapped.tensors.iter().map(|(n, t)| (n.as_str(), t)))?;
     let model = checkpoint::load_model_bytes(model, bytes, path)?;

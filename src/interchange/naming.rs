@@ -68,16 +68,34 @@ pub struct Unused {
     pub reason: &'static str,
 }
 
-/// The result of mapping: tensors under odenet's paths, unused ones, and problems (missing,
-/// unknown or misshapen tensors; any problem fails the import).
+/// The result of mapping: tensors under odenet's paths, unused ones, and problems (any fails
+/// the import): tensors of the model missing from the file, and tensors of the file that do not
+/// fit (unknown names, other shapes).
 pub struct Mapped {
     pub tensors: BTreeMap<String, StateTensor>,
     pub unused: Vec<Unused>,
+    pub missing: Vec<String>,
     pub problems: Vec<String>,
 }
 
+impl Mapped {
+    /// One message listing every problem (missing tensors first), or None.
+    pub fn problems(&self) -> Option<String> {
+        if self.missing.is_empty() && self.problems.is_empty() {
+            return None;
+        }
+        let all: Vec<String> = self.missing.iter().chain(&self.problems).cloned().collect();
+        Some(format!(
+            "{} tensors of the model missing from the file, {} tensors of the file that do not fit:\n{}",
+            self.missing.len(),
+            self.problems.len(),
+            list(&all, 40)
+        ))
+    }
+}
+
 /// "a\nb\n… and N more", at most `max` lines.
-pub fn list(items: &[String], max: usize) -> String {
+fn list(items: &[String], max: usize) -> String {
     let mut lines: Vec<String> = items.iter().take(max).map(|s| format!("  {s}")).collect();
     if items.len() > max {
         lines.push(format!("  … and {} more", items.len() - max));
@@ -99,7 +117,7 @@ enum Target {
 
 /// Maps `state` (read with `naming`) onto the model whose tensors are `expected`.
 pub fn to_odenet(state: &StateDict, naming: Naming, expected: &BTreeMap<String, Vec<usize>>) -> Mapped {
-    let mut out = Mapped { tensors: BTreeMap::new(), unused: Vec::new(), problems: Vec::new() };
+    let mut out = Mapped { tensors: BTreeMap::new(), unused: Vec::new(), missing: Vec::new(), problems: Vec::new() };
     let blocks = blocks_per_stage(expected);
     let mut k_rows: BTreeMap<usize, BTreeMap<usize, (String, &StateTensor)>> = BTreeMap::new();
     // Model paths some tensor of the file was meant for (missing only if none was).
@@ -154,7 +172,7 @@ pub fn to_odenet(state: &StateDict, naming: Naming, expected: &BTreeMap<String, 
     }
     for (path, shape) in expected {
         if !claimed.contains(path) {
-            out.problems.push(format!("{path} {shape:?}: missing from the file"));
+            out.missing.push(format!("{path} {shape:?}: missing from the file"));
         }
     }
     out
@@ -301,7 +319,7 @@ fn assemble_k(
             Some((name, t)) => {
                 out.problems.push(format!("{name}: shape {:?}, the model's {path} has rows of {width}", t.shape))
             }
-            None => out.problems.push(format!("{path} row {row}: its ks missing from the file")),
+            None => out.missing.push(format!("{path} row {row}: its ks missing from the file")),
         }
     }
     if values.len() == steps * width {

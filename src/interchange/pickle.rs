@@ -53,7 +53,7 @@ pub struct TensorRef {
 #[derive(Clone)]
 enum Value {
     None,
-    Bool(bool),
+    Bool,
     Int(i64),
     Float,
     Str(Rc<str>),
@@ -73,7 +73,7 @@ impl Value {
     fn kind(&self) -> String {
         match self {
             Value::None => "None".into(),
-            Value::Bool(_) => "a bool".into(),
+            Value::Bool => "a bool".into(),
             Value::Int(_) => "an int".into(),
             Value::Float => "a float".into(),
             Value::Str(_) => "a string".into(),
@@ -209,8 +209,7 @@ fn run(bytes: &[u8]) -> Result<Value, String> {
             b'}' => stack.push(Value::Dict(Rc::default())),
             b']' => stack.push(Value::List(Rc::default())),
             b'N' => stack.push(Value::None),
-            0x88 => stack.push(Value::Bool(true)),
-            0x89 => stack.push(Value::Bool(false)),
+            0x88 | 0x89 => stack.push(Value::Bool),
             b'K' => stack.push(Value::Int(r.uint(1)? as i64)),
             b'M' => stack.push(Value::Int(r.uint(2)? as i64)),
             b'J' => stack.push(Value::Int(r.uint(4)? as u32 as i32 as i64)),
