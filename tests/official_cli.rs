@@ -1,12 +1,13 @@
-//! `odenet train --preset official` end to end on a synthetic CIFAR-10 in the binary format
-//! (100 training and 20 test images): the run's config.json holds every convention of the
-//! official LM-ResNet code, and the run trains.
+//! The official LM-ResNet code through the CLI, on a synthetic CIFAR-10 in the binary format
+//! (100 training and 20 test images): `odenet train --preset official` writes every convention
+//! of the official code into config.json and trains; `odenet import` takes the official code's
+//! own weights (tests/fixtures/official_lm-resnet20.pt) into a run that `eval` accepts.
 
 use odenet::SchemeConfig;
 use odenet::scheme::noise::{DropScaling, NoiseConfig, SurvivalIndexing};
 use odenet::train::{KDecayTarget, Normalization, Schedule};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// `data_batch_1..5.bin` with 2 images per class each and `test_batch.bin` with 2 per class.
 fn synthetic_cifar10(dir: &Path) {
@@ -25,8 +26,15 @@ fn synthetic_cifar10(dir: &Path) {
     std::fs::write(dir.join("test_batch.bin"), file(0)).expect("write");
 }
 
+/// Runs the binary: its output and stdout + stderr as text.
+fn odenet(args: &[&str]) -> (Output, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_odenet")).args(args).output().expect("odenet runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    (o, text)
+}
+
 #[test]
-fn preset_official_writes_every_official_convention_and_trains() {
+fn preset_official_trains_with_every_official_convention_and_imports_official_weights() {
     let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("preset-official");
     let _ = std::fs::remove_dir_all(&tmp);
     let (data, out) = (tmp.join("cifar-10-batches-bin"), tmp.join("run"));
@@ -36,8 +44,7 @@ fn preset_official_writes_every_official_convention_and_trains() {
         data.to_str().expect("utf-8"), "--per-channel-k", "--stochastic-depth", "0.5", "--epochs", "1",
         "--batch-size", "50", "--out", out.to_str().expect("utf-8"), "--quiet",
     ];
-    let o = Command::new(env!("CARGO_BIN_EXE_odenet")).args(args).output().expect("odenet runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let (o, text) = odenet(&args);
     assert!(o.status.success() && !text.contains("panicked"), "{text}");
 
     let config = odenet::report::read_config(&out.join("config.json")).expect("config.json");
@@ -65,5 +72,33 @@ fn preset_official_writes_every_official_convention_and_trains() {
     assert!(loss.is_finite() && loss > 0.0, "{metrics}");
     let state = odenet::train::checkpoint::load_state(&out.join("last")).expect("state.json");
     assert_eq!(state.epochs_done, 1);
+
+    // The official MResNet20's weights (scalar ks) into the same recipe with scalar k.
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).expect("config")).expect("json");
+    json["model"]["scheme"]["per_channel"] = serde_json::json!(false);
+    let scalar_k = tmp.join("scalar-k.json");
+    std::fs::write(&scalar_k, json.to_string()).expect("write");
+    let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/official_lm-resnet20.pt");
+    let imported = tmp.join("imported");
+    let (o, text) = odenet(&[
+        "import", weights.to_str().expect("utf-8"), "--config", scalar_k.to_str().expect("utf-8"), "--out",
+        imported.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("(official naming)") && text.contains("12 tensors of the file not used by the model"), "{text}");
+    assert!(text.contains("ks.3: ks of a stage's first block") && text.contains("bn1.weight: the official forward skips bn1"), "{text}");
+    let (o, text) = odenet(&["eval", imported.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "{text}");
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("eval prints JSON");
+    assert!(report["test_loss"].as_f64().is_some_and(f64::is_finite), "{text}");
+    // The per-channel recipe has no place for scalar ks: a clear error, nothing written.
+    let refused = tmp.join("refused");
+    let (o, text) = odenet(&[
+        "import", weights.to_str().expect("utf-8"), "--config", out.to_str().expect("utf-8"), "--out",
+        refused.to_str().expect("utf-8"),
+    ]);
+    assert!(!o.status.success() && !text.contains("panicked") && !refused.exists(), "{text}");
+    assert!(text.contains("ks.1: shape [1], the model's stages.0.scheme.lm_k has rows of 16"), "{text}");
     let _ = std::fs::remove_dir_all(&tmp);
 }
