@@ -12,11 +12,15 @@ copied into this repository. Writes to ``--out`` (default tests/fixtures):
 * ``official_lm-resnet20_io.safetensors``: float64 ``input`` [4, 3, 32, 32], ``logits_lm``
   (the official eval-mode forward, ``pretrain=False``: the LM-ResNet) and ``logits_resnet``
   (``pretrain=True``: the same weights as a plain ResNet, the ks ignored), both computed in
-  float64 from the float16-rounded weights; ``ks`` [9] (the official k_code = 1 - k of every block).
+  float64 from the float16-rounded weights; ``ks`` [blocks] (the official k_code = 1 - k of every block).
 
 Usage::
 
-    python scripts/make_official_fixture.py /path/to/LM-ResNet [--out tests/fixtures]
+    python scripts/make_official_fixture.py /path/to/LM-ResNet [--out tests/fixtures] [--model lm-resnet164]
+
+``--model`` (lm-resnet20, the default and the committed fixture; lm-resnet56, lm-resnet110,
+lm-resnet164) writes ``official_<model>.pt`` and ``_io.safetensors`` instead; too large to commit,
+they are checked by ``ODENET_OFFICIAL_FIXTURES=<out> cargo test --release --test official_import``.
 
 Needs torch and numpy (CPU is enough).
 """
@@ -45,6 +49,10 @@ def official_module(checkout: Path):
     import MResNet  # noqa: E402  (the official file, unmodified)
 
     return MResNet
+
+
+# odenet's name of each official constructor used here.
+MODELS = {"lm-resnet20": "MResNet20", "lm-resnet56": "MResNet56", "lm-resnet110": "MResNet110", "lm-resnet164": "MResNet164"}
 
 
 def write_safetensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
@@ -80,11 +88,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("official", type=Path, help="checkout of 2prime/LM-ResNet (holds MResNet.py)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "tests" / "fixtures")
+    parser.add_argument("--model", choices=sorted(MODELS), default="lm-resnet20")
     args = parser.parse_args()
     official = official_module(args.official)
 
     torch.manual_seed(0)
-    net = official.MResNet20(num_classes=10, pretrain=False)
+    net = getattr(official, MODELS[args.model])(num_classes=10, pretrain=False)
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -103,9 +112,9 @@ def main() -> None:
         ks = torch.cat([k.reshape(1) for k in net.ks])
 
     args.out.mkdir(parents=True, exist_ok=True)
-    weights = args.out / "official_lm-resnet20.pt"
+    weights = args.out / f"official_{args.model}.pt"
     torch.save(net.half().state_dict(), weights)
-    io = args.out / "official_lm-resnet20_io.safetensors"
+    io = args.out / f"official_{args.model}_io.safetensors"
     write_safetensors(io, {"input": x, "logits_lm": logits_lm, "logits_resnet": logits_resnet, "ks": ks})
     print(f"{weights} ({weights.stat().st_size} bytes), {io} ({io.stat().st_size} bytes)")
     dtypes = args.out / "torch_dtypes.pt"

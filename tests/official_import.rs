@@ -22,7 +22,11 @@ fn weights() -> PathBuf {
 
 /// The float64 tensors of the io fixture, as f32 (odenet computes in f32).
 fn io() -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
-    let bytes = std::fs::read(fixture("official_lm-resnet20_io.safetensors")).expect("io fixture");
+    read_io(&fixture("official_lm-resnet20_io.safetensors"))
+}
+
+fn read_io(path: &Path) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let st = safetensors::SafeTensors::deserialize(&bytes).expect("valid safetensors");
     st.tensors()
         .into_iter()
@@ -39,7 +43,10 @@ fn model(name: &str) -> Net {
 }
 
 fn logits(model: &Net) -> Vec<f32> {
-    let reference = io();
+    logits_of(model, &io())
+}
+
+fn logits_of(model: &Net, reference: &BTreeMap<String, (Vec<usize>, Vec<f32>)>) -> Vec<f32> {
     let (shape, values) = &reference["input"];
     let dims: [usize; 4] = shape.as_slice().try_into().expect("NCHW");
     let x = Tensor::<4>::from_data(TensorData::new(values.clone(), dims), &Device::flex());
@@ -53,6 +60,7 @@ fn assert_close(what: &str, got: &[f32], want: &[f32]) {
     let err = got.iter().zip(want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     assert!(scale > 0.1, "{what}: logits are not trivial ({scale})");
     assert!(err <= 1e-5 * scale, "{what}: max error {err} against max |logit| {scale}");
+    eprintln!("{what}: max |error| / max |logit| = {:.2e}", err / scale);
 }
 
 fn unused_names(imported: &interchange::Imported) -> Vec<&str> {
@@ -63,9 +71,9 @@ fn unused_names(imported: &interchange::Imported) -> Vec<&str> {
 
 #[test]
 fn the_official_pt_imports_with_the_official_logits_and_k_equal_one_minus_ks() {
+    check_official(&fixture(""), "lm-resnet20");
     let imported = interchange::import(model("lm-resnet20"), &weights(), None).expect("imports");
     assert_eq!(imported.naming, Naming::Official, "naming detected");
-    assert_close("lm-resnet20 logits", &logits(&imported.model), &io()["logits_lm"].1);
     // The official forward never reads bn1, downsample1 (basic blocks) nor the ks of a stage's
     // first block (0, 3, 6): reported, not silently dropped.
     let mut expected: Vec<String> =
@@ -76,14 +84,39 @@ fn the_official_pt_imports_with_the_official_logits_and_k_equal_one_minus_ks() {
     }
     expected.sort();
     assert_eq!(unused_names(&imported), expected);
-    // Block n of stage s is official block 3s + n: k_n = 1 − ks[3s + n].
-    let reference = io();
+    assert_eq!(imported.model.k_values().len(), 6, "two LM steps per stage");
+}
+
+/// An official model written by `make_official_fixture.py --model NAME --out DIR` imports with
+/// the official logits and k_n = 1 − ks[L s + n] (L blocks per stage).
+fn check_official(dir: &Path, name: &str) {
+    let imported = interchange::import(model(name), &dir.join(format!("official_{name}.pt")), None)
+        .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    let reference = read_io(&dir.join(format!("official_{name}_io.safetensors")));
+    assert_close(&format!("{name} logits"), &logits_of(&imported.model, &reference), &reference["logits_lm"].1);
     let ks = &reference["ks"].1;
-    let k = imported.model.k_values();
-    assert_eq!(k.len(), 6, "two LM steps per stage");
-    for (stage, n, values) in k {
-        assert_eq!(values, vec![1.0 - ks[3 * stage + n]], "stage {stage} step {n}");
+    let per_stage = ks.len() / 3;
+    for (stage, n, values) in imported.model.k_values() {
+        assert_eq!(values, vec![1.0 - ks[per_stage * stage + n]], "{name}: stage {stage} step {n}");
     }
+    eprintln!("{name}: logits and k_n match the official code");
+}
+
+/// The deeper official models, too large to commit: `ODENET_OFFICIAL_FIXTURES=DIR cargo test
+/// --release --test official_import -- --ignored` with DIR written by
+/// `make_official_fixture.py --model lm-resnet56|lm-resnet110|lm-resnet164 --out DIR`.
+#[test]
+#[ignore = "needs ODENET_OFFICIAL_FIXTURES (fixtures made with PyTorch and the official code)"]
+fn deeper_official_models_import_with_the_official_logits() {
+    let dir = PathBuf::from(std::env::var_os("ODENET_OFFICIAL_FIXTURES").expect("ODENET_OFFICIAL_FIXTURES"));
+    let mut found = 0;
+    for name in ["lm-resnet56", "lm-resnet110", "lm-resnet164"] {
+        if dir.join(format!("official_{name}.pt")).is_file() {
+            check_official(&dir, name);
+            found += 1;
+        }
+    }
+    assert!(found > 0, "no official_<model>.pt in {}", dir.display());
 }
 
 #[test]
