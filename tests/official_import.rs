@@ -209,3 +209,37 @@ fn a_pt_in_every_float_dtype_reads_exactly_with_strides_and_without_counters() {
         assert_eq!(got[name], (shape.as_slice(), values.as_slice()), "{name}");
     }
 }
+
+#[test]
+fn a_twin_state_dict_imports_like_odenets_own() {
+    // odenet's own weights renamed as scripts/odenet_torch.py's state_dict() names them: BN
+    // weight/bias for gamma/beta, the Linear weight [out, in].
+    let original = model("lm-resnet20");
+    let bytes = odenet::train::checkpoint::weights_bytes(&original).expect("weights");
+    let own = interchange::parse_state_dict(Path::new("own.safetensors"), &bytes).expect("parses");
+    let mut twin = own.clone();
+    for (name, t) in &mut twin.tensors {
+        if let Some(prefix) = name.strip_suffix(".gamma") {
+            *name = format!("{prefix}.weight");
+        } else if let Some(prefix) = name.strip_suffix(".beta") {
+            *name = format!("{prefix}.bias");
+        } else if name == "head_fc.weight" {
+            let [rows, cols] = [t.shape[0], t.shape[1]];
+            t.values = (0..cols).flat_map(|c| (0..rows).map(move |r| (r, c))).map(|(r, c)| t.values[r * cols + c]).collect();
+            t.shape = vec![cols, rows];
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("odenet-twin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("twin.safetensors");
+    write_f64(&path, &twin, "");
+    let imported = interchange::import(model("lm-resnet20"), &path, None).expect("imports");
+    assert_eq!(imported.naming, Naming::Twin);
+    assert!(imported.unused.is_empty());
+    assert_eq!(logits(&imported.model), logits(&original), "same weights, same logits");
+    // Read as odenet's naming instead, the twin's names are an error listing them.
+    let err = interchange::import(model("lm-resnet20"), &path, Some(Naming::Odenet)).err().expect("refused").to_string();
+    assert!(err.contains("42 tensors of the model missing from the file, 43 tensors of the file that do not fit"), "{err}");
+    assert!(err.contains("head_bn.gamma [64]: missing from the file"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
