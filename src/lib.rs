@@ -20,6 +20,7 @@
 pub mod analysis;
 pub mod bench;
 pub mod data;
+pub mod interchange;
 pub mod kernels;
 pub mod net;
 pub mod nn;

@@ -171,7 +171,7 @@ fn train_then_eval_round_trip_and_corrupt_checkpoint() {
     let _ = std::fs::remove_dir_all(&target);
     assert_clean_failure(
         &["import", missing.to_str().expect("utf-8"), "--config", out_s, "--out", target.to_str().expect("utf-8")],
-        &format!("1 missing tensors (e.g. [\"{}\"", tensors[0].0),
+        &format!("{} {:?}: missing from the file", tensors[0].0, tensors[0].1),
     );
 
     // The run folder is not overwritten by a fresh train; a resume of the finished run says so.

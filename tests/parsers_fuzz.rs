@@ -1,6 +1,7 @@
-//! Generated-input tests of every parser: valid inputs mutated at random (seeded) — bytes
-//! flipped, truncated, cut out, duplicated, overwritten with extreme values — must give a value
-//! or a clean error, never a panic. Short here; `ODENET_FUZZ_ITERS=N` runs N inputs per parser
+//! Generated-input tests of every parser (CIFAR binary, IDX and its gzip, image folders and
+//! their .tar.gz, torch .pt state dicts, safetensors, config and state JSON): valid inputs
+//! mutated at random (seeded) — bytes flipped, truncated, cut out, duplicated, overwritten with
+//! extreme values — must give a value or a clean error, never a panic. Short here; `ODENET_FUZZ_ITERS=N` runs N inputs per parser
 //! (the long run recorded in the closing note of issue 9).
 
 mod common;
@@ -165,5 +166,51 @@ fn json_and_checkpoint_parsers_never_panic() {
             true
         }
         Err(_) => false,
+    });
+}
+
+#[test]
+fn torch_state_dict_reader_never_panics() {
+    let t = Scratch::new("fuzz-pt");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    // Small (2.8 kB: most of it zip headers and pickle), in every float dtype, with a strided view.
+    let valid = std::fs::read(fixtures.join("torch_dtypes.pt")).expect("fixture");
+    fuzz("torch .pt", 9, &valid, &t.0.join("state.pt"), |p| odenet::interchange::read_state_dict(p).is_ok());
+}
+
+/// `<root>/{train,test}/{a,b}/0.png` and a JPEG in train/b.
+fn image_tree(root: &Path) {
+    for split in ["train", "test"] {
+        for (k, class) in ["a", "b"].iter().enumerate() {
+            let dir = root.join(split).join(class);
+            std::fs::create_dir_all(&dir).expect("dir");
+            let img = image::RgbImage::from_fn(5, 4, |x, y| image::Rgb([k as u8 * 90, (x * 40) as u8, (y * 50) as u8]));
+            img.save(dir.join("0.png")).expect("png");
+            if split == "train" && k == 1 {
+                img.save(dir.join("1.jpg")).expect("jpeg");
+            }
+        }
+    }
+}
+
+#[test]
+fn image_folders_and_their_tar_gz_never_panic() {
+    let t = Scratch::new("fuzz-folder");
+    let root = t.0.join("set");
+    image_tree(&root);
+    let mut tar = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+    tar.append_dir_all("set", &root).expect("tar");
+    let archive = tar.into_inner().expect("tar").finish().expect("gzip");
+    let load = |_: &Path| data::load_folder(&root).is_ok();
+    for (seed, file) in [(10, "train/a/0.png"), (11, "train/b/1.jpg")] {
+        let path = root.join(file);
+        let valid = std::fs::read(&path).expect("image");
+        fuzz(file, seed, &valid, &path, load);
+        write(&path, &valid);
+    }
+    let dest = t.0.join("out");
+    fuzz("image folder .tar.gz", 12, &archive, &t.0.join("set.tar.gz"), |p| {
+        let _ = std::fs::remove_dir_all(&dest);
+        data::extract_tar_gz(p, &dest).is_ok_and(|root| data::load_folder(&root).is_ok())
     });
 }

@@ -34,7 +34,8 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Write a checkpoint's weights as safetensors under the PyTorch twin's parameter names.
     Export(export::ExportArgs),
-    /// Make a run folder from a safetensors state dict (any float dtype) and a config.
+    /// Make a run folder from a PyTorch state dict (.pt/.pth or safetensors; odenet, twin or
+    /// official LM-ResNet naming) and a config.
     Import(import::ImportArgs),
     /// List the registered architectures with their parameter counts and schemes.
     Models(models::ModelsArgs),

@@ -139,7 +139,12 @@ pub fn load_model(model: Net, path: &Path) -> Result<Net> {
         anyhow::bail!("no model weights at {}", file.display());
     }
     let bytes = fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-    let bytes = to_float32(&file, bytes)?;
+    load_model_bytes(model, to_float32(&file, bytes)?, &file)
+}
+
+/// Loads float32 safetensors `bytes` under odenet's parameter paths (read from `file`) into
+/// `model`; every tensor of the model must be there and nothing else.
+pub fn load_model_bytes(model: Net, bytes: Vec<u8>, file: &Path) -> Result<Net> {
     let mut model = model;
     // Partial: missing tensors are listed below by name instead of Burn's bare "not found".
     let mut store = SafetensorsStore::from_bytes(Some(bytes))
@@ -171,54 +176,12 @@ pub fn load_model(model: Net, path: &Path) -> Result<Net> {
 /// dtype; F64, F16 and BF16 are converted, as PyTorch exports may hold them) and PyTorch's
 /// integer `num_batches_tracked` counters dropped; any other tensor type is an error naming it.
 fn to_float32(file: &Path, bytes: Vec<u8>) -> Result<Vec<u8>> {
-    use safetensors::Dtype;
     let tensors = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| anyhow::anyhow!("{} is not a valid safetensors file: {e}", file.display()))?;
-    let mut names = tensors.names();
-    names.sort();
-    let views: Vec<_> = names.iter().map(|n| (*n, tensors.tensor(n))).collect();
-    if views.iter().all(|(_, t)| t.as_ref().is_ok_and(|t| t.dtype() == Dtype::F32)) {
+    if tensors.tensors().iter().all(|(_, t)| t.dtype() == safetensors::Dtype::F32) {
         return Ok(bytes);
     }
-    let mut converted = Vec::new();
-    for (name, view) in views {
-        let view = view.map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-        let data = view.data();
-        let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            Dtype::F64 => data
-                .chunks_exact(8)
-                .map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32)
-                .collect(),
-            Dtype::BF16 => data.chunks_exact(2).map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)).collect(),
-            Dtype::F16 => data.chunks_exact(2).map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect(),
-            _ if name.ends_with("num_batches_tracked") => continue,
-            other => anyhow::bail!(
-                "{}: tensor '{name}' is {other:?}; model weights must be floating point",
-                file.display()
-            ),
-        };
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        converted.push((name.to_string(), view.shape().to_vec(), bytes));
-    }
-    let views = converted
-        .iter()
-        .map(|(n, shape, b)| Ok((n.clone(), safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b)?)))
-        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
-    Ok(safetensors::serialize(views, None)?)
-}
-
-/// IEEE half precision to single (exact: every f16 is an f32).
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = if h >> 15 == 1 { -1.0 } else { 1.0 };
-    let exp = ((h >> 10) & 0x1f) as i32;
-    let mantissa = (h & 0x3ff) as f32;
-    match exp {
-        0 => sign * mantissa * 2f32.powi(-24),
-        31 if mantissa == 0.0 => sign * f32::INFINITY,
-        31 => f32::NAN,
-        _ => sign * (1.0 + mantissa / 1024.0) * 2f32.powi(exp - 15),
-    }
+    crate::interchange::parse_state_dict(file, &bytes)?.to_safetensors()
 }
 
 /// Restores a model with its parameter ids from `<dir>/model.bpk` (for resuming).
