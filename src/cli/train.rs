@@ -252,11 +252,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         summary.run_dir.display()
     );
     if !summary.k.is_empty() {
-        println!("learned k_n (paper convention), by stage and step:");
-        for (stage, step, k) in &summary.k {
-            let shown: Vec<String> = k.iter().take(4).map(|v| format!("{v:+.4}")).collect();
-            let more = if k.len() > 4 { format!(" … ({} channels)", k.len()) } else { String::new() };
-            println!("  stage {stage} step {step}: {}{more}", shown.join(" "));
+        println!("learned coefficients (k_n in the paper convention), by stage and step:");
+        for l in &summary.k {
+            let shown: Vec<String> = l.values.iter().take(4).map(|v| format!("{v:+.4}")).collect();
+            let n = l.values.len();
+            let more = if n > 4 { format!(" … ({n} values)") } else { String::new() };
+            let (stage, step, what) = (l.stage, l.step, l.coefficient.field());
+            println!("  stage {stage} step {step} {what}: {}{more}", shown.join(" "));
         }
     }
     Ok(())
