@@ -27,7 +27,7 @@ use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 
 /// How a stochastic-depth network keeps the expected update equal to the deterministic one.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum DropScaling {
     /// Huang et al. and the paper: η f in training, p f at test time.
