@@ -5,7 +5,7 @@ Builds the same networks as odenet (``scripts/odenet_torch.py``, a module-for-mo
 registry) and times the same two things with the same protocol:
 
 * ``train``: forward + cross-entropy + backward + SGD step (lr 0.1, momentum 0.9, dampening 0,
-  weight decay 1e-4 on every parameter, k_n included, as ``odenet::train::optimizer``);
+  weight decay 1e-4 on every parameter, k_n included, as ``odenet::train::OptimConfig::init``);
 * ``infer``: forward in eval mode under ``torch.inference_mode()``.
 
 One batch of N(0, 1) images and labels ``i % classes`` is put on the device once; the first step

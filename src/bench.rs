@@ -5,13 +5,12 @@
 //! labels is put on the device once; the first step is timed on its own (on a GPU it pays for
 //! run-time kernel compilation and autotuning), then `warmup` untimed steps, then `steps` timed
 //! ones. Every step ends with a read of a scalar and a device sync, so the clock only stops once
-//! the device is done. The optimizer is the trainer's own ([`crate::train::optimizer`]) with the
+//! the device is done. The optimizer is the trainer's own ([`crate::train::OptimConfig::init`]) with the
 //! paper's settings: SGD, momentum 0.9, dampening 0, weight decay 1e-4, lr 0.1.
 
-use crate::data::{Augment, DatasetKind};
 use crate::kernels::KernelMillis;
 use crate::net::NetConfig;
-use crate::train::{DataConfig, Preset, Schedule, TrainConfig, optimizer, parse_device};
+use crate::train::{Preset, parse_device};
 use anyhow::{Result, bail, ensure};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -206,28 +205,6 @@ impl BenchReport {
     }
 }
 
-/// The trainer's config with the paper's optimizer settings; only `optim` matters here.
-fn train_config(model: &NetConfig, opts: &BenchOptions) -> TrainConfig {
-    TrainConfig {
-        model: model.clone(),
-        data: DataConfig {
-            kind: DatasetKind::Cifar10,
-            path: Default::default(),
-            train_per_class: None,
-            test_per_class: None,
-            augment: Augment::none(),
-            normalization: Default::default(),
-        },
-        optim: Preset::PaperCifar10.optim(),
-        schedule: Schedule::Constant,
-        epochs: 1,
-        batch_size: opts.batch_size,
-        seed: opts.seed,
-        device: opts.device.clone(),
-        reversible: opts.reversible,
-    }
-}
-
 /// Times `config` as `opts` says: one report per single mode.
 pub fn run(config: &NetConfig, opts: &BenchOptions) -> Result<Vec<BenchReport>> {
     ensure!(opts.batch_size > 0, "--batch-size must be at least 1");
@@ -312,9 +289,11 @@ fn run_one(config: &NetConfig, opts: &BenchOptions, device: &Device, mode: Bench
     match mode {
         BenchMode::Train => {
             let train_device = device.clone().autodiff();
-            let mut model = Some(config.init(&train_device));
-            let mut optim = optimizer(&train_config(config, opts));
-            let lr = Preset::PaperCifar10.optim().lr;
+            let net = config.init(&train_device);
+            let optim_config = Preset::PaperCifar10.optim();
+            let mut optim = optim_config.init(&net);
+            let lr = optim_config.lr;
+            let mut model = Some(net);
             let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
             let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &train_device);
             let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [b]), &train_device);

@@ -2,7 +2,7 @@
 
 use crate::kernels;
 use crate::nn::{BranchKind, batch_norm, conv};
-use crate::scheme::{Learned, SchemeConfig};
+use crate::scheme::{Coefficients, Learned, SchemeConfig};
 use crate::scheme::noise::NoiseConfig;
 use crate::stage::{Stage, StageConfig};
 use burn::nn::conv::Conv2d;
@@ -165,6 +165,11 @@ impl Net {
     /// - `x`: `[batch, C_in, H, W]` → logits `[batch, classes]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.forward_head(self.forward_features(x))
+    }
+
+    /// The trainable coefficient tensors of every stage's scheme, in stage order.
+    pub fn coefficients(&self) -> impl Iterator<Item = Coefficients<'_>> {
+        self.stages.iter().flat_map(|s| s.scheme.coefficients())
     }
 
     /// Every learned coefficient of the network, in block order (stage, then step), with its

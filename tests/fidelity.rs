@@ -9,21 +9,35 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use common::{config, fashion, tiny_config};
 use odenet::SchemeConfig;
-use odenet::train::{KDecayTarget, Normalization, TrainConfig, decay_k_toward_one, optimizer};
+use odenet::train::{KDecayTarget, Normalization, TrainConfig};
 
 /// One SGD step (no momentum) of a tiny LM net under `config`; returns (k before, k after).
+/// Checks that the step is the same when the net is first loaded (as `--resume` does) into a
+/// second freshly initialised one, which then has the record's parameter ids, not its own: the
+/// optimiser's k group is selected by id.
 fn one_step(config: &TrainConfig) -> (Vec<f32>, Vec<f32>) {
+    let fresh = one_step_of(config, false);
+    assert_eq!(fresh, one_step_of(config, true), "k after one step of a loaded net");
+    fresh
+}
+
+fn one_step_of(config: &TrainConfig, reload: bool) -> (Vec<f32>, Vec<f32>) {
     let device = Device::flex().autodiff();
     device.seed(3);
     let model = config.model.init(&device);
+    // Taking the record initialises every parameter now (Burn does it lazily, on first use) in
+    // both cases, so both draw the same random numbers.
+    let record = model.clone().into_record();
+    let model = if reload { config.model.init(&device).try_load_record(record).expect("loads") } else { model };
+    device.seed(4);
     let x = Tensor::<4>::random([4, 1, 8, 8], Distribution::Normal(0.0, 1.0), &device);
     let y = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 0], [4]), &device);
     let loss = CrossEntropyLossConfig::new().init(&device).forward(model.forward(x), y);
     let mut grads = GradientsParams::from_grads(loss.backward(), &model);
     let k = |m: &odenet::Net| m.learned().into_iter().flat_map(|l| l.values).collect::<Vec<f32>>();
     let before = k(&model);
-    decay_k_toward_one(config, &model, &mut grads);
-    let model = optimizer(config).step(config.optim.lr, model, grads);
+    config.optim.decay_k_toward_one(&model, &mut grads);
+    let model = config.optim.init(&model).step(config.optim.lr, model, grads);
     (before, k(&model))
 }
 

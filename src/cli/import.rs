@@ -1,6 +1,6 @@
 use clap::Args;
 use odenet::interchange::{self, Naming};
-use odenet::train::{self, checkpoint, checkpoint::TrainState, durable};
+use odenet::train::{checkpoint, checkpoint::TrainState, durable};
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -36,7 +36,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     let state = TrainState { epochs_done: 0, best_test_acc: 0.0, best_epoch: 0 };
     let model = &imported.model;
     checkpoint::save(&args.out, "best", model, None, &state)?;
-    checkpoint::save(&args.out, "last", model, Some(&train::optimizer(&config)), &state)?;
+    checkpoint::save(&args.out, "last", model, Some(&config.optim.init(model)), &state)?;
     println!(
         "{} ({} naming) → {} ({})",
         args.weights.display(),

@@ -4,7 +4,7 @@
 //! method `x + ½ f(x) + ½ f(x + f(x))`; learned k's let each block pick its own two-stage rule.
 
 use super::field::two_parts;
-use super::{Coefficient, Field, History, Learned, Step};
+use super::{Coefficient, Coefficients, Field, History, Step};
 use burn::module::Param;
 use burn::prelude::*;
 
@@ -42,8 +42,9 @@ impl Step for Fractal {
         history.push(f_n, next);
     }
 
-    fn learned(&self) -> Vec<Learned> {
-        self.fractal_k.as_ref().map(|k| Learned::rows(Coefficient::FractalK, k, 1)).unwrap_or_default()
+    fn coefficients(&self) -> Vec<Coefficients<'_>> {
+        let k = self.fractal_k.as_ref();
+        k.map(|param| Coefficients { coefficient: Coefficient::FractalK, param, first_step: 1 }).into_iter().collect()
     }
 }
 

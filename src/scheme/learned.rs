@@ -2,7 +2,7 @@
 //! step within the stage, global block) and its values. Read by the trainer's metrics, `k.json`,
 //! `analyze` and `report`.
 
-use burn::module::{Param, ParamGroup};
+use burn::module::Param;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -45,11 +45,14 @@ impl Coefficient {
             Self::FractalK => "fractal_k",
         }
     }
+}
 
-    /// The optimizer's parameter group of this coefficient in a [`crate::Net`].
-    pub fn group(self) -> ParamGroup {
-        ParamGroup::from_predicate(format!(".scheme.{}", self.field()))
-    }
+/// One trainable coefficient tensor of a rule, `[rows, width]`: row r is step `first_step + r`.
+#[derive(Clone, Copy, Debug)]
+pub struct Coefficients<'a> {
+    pub coefficient: Coefficient,
+    pub param: &'a Param<Tensor<2>>,
+    pub first_step: usize,
 }
 
 /// The `k.json` form of the LM rows: `[stage, step, values]` (the file's format since its first
@@ -77,18 +80,19 @@ impl Learned {
             })
             .collect()
     }
+}
 
-    /// One row per step of a `[rows, width]` parameter whose row r is step `first_step + r`
-    /// (stage and block 0: the stage is filled in by [`crate::Net::learned`]).
-    pub(crate) fn rows(coefficient: Coefficient, p: &Param<Tensor<2>>, first_step: usize) -> Vec<Self> {
-        let [rows, width] = p.dims();
-        let flat: Vec<f32> = p.val().into_data().try_into_vec_as::<f32>().unwrap_or_default();
+impl Coefficients<'_> {
+    /// One row per step (stage and block 0: the stage is filled in by [`crate::Net::learned`]).
+    pub fn rows(&self) -> Vec<Learned> {
+        let [rows, width] = self.param.dims();
+        let flat: Vec<f32> = self.param.val().into_data().try_into_vec_as::<f32>().unwrap_or_default();
         (0..rows)
-            .map(|r| Self {
+            .map(|r| Learned {
                 stage: 0,
-                step: first_step + r,
+                step: self.first_step + r,
                 block: 0,
-                coefficient,
+                coefficient: self.coefficient,
                 values: flat.get(r * width..(r + 1) * width).unwrap_or_default().to_vec(),
             })
             .collect()

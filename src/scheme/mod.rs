@@ -39,7 +39,7 @@ pub mod two_step;
 pub use config::SchemeConfig;
 pub use field::Field;
 pub use history::History;
-pub use learned::{Coefficient, KRow, Learned};
+pub use learned::{Coefficient, Coefficients, KRow, Learned};
 pub use multistep::{MAX_STEPS, Multistep, MultistepSpec};
 pub use runge_kutta::{Tableau, TableauSpec};
 pub use stability::{Complex, SchemeReport};
@@ -79,8 +79,9 @@ pub trait Step {
         None
     }
 
-    /// The learned coefficients of this stage, one row per step (none for fixed rules).
-    fn learned(&self) -> Vec<Learned> {
+    /// The trainable coefficient tensors of this stage (none for fixed rules): each
+    /// `[rows, width]`, row r is step `first_step + r`.
+    fn coefficients(&self) -> Vec<Coefficients<'_>> {
         Vec::new()
     }
 }
@@ -195,7 +196,13 @@ impl Scheme {
     /// The learned coefficients of this stage (stage and global block left 0; see
     /// [`crate::Net::learned`]).
     pub fn learned(&self) -> Vec<Learned> {
-        each!(self, s => s.learned())
+        self.coefficients().iter().flat_map(Coefficients::rows).collect()
+    }
+
+    /// The trainable coefficient tensors of this stage, each with its [`Coefficient`] (the
+    /// optimizer selects its parameter groups by them, see [`crate::train::OptimConfig::init`]).
+    pub fn coefficients(&self) -> Vec<Coefficients<'_>> {
+        each!(self, s => s.coefficients())
     }
 }
 

@@ -18,7 +18,7 @@
 //! is globally of order 2 (measured in `tests/scheme_order.rs`).
 
 use super::stability::{self, SchemeReport};
-use super::{Coefficient, Field, History, Learned, SchemeError, Step};
+use super::{Coefficient, Coefficients, Field, History, SchemeError, Step};
 use burn::module::Param;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -288,14 +288,12 @@ impl Step for MultistepRule {
         history.advance(next);
     }
 
-    fn learned(&self) -> Vec<Learned> {
-        let first = self.rule.first_full_step();
-        let rows = |c, p: &Option<Param<Tensor<2>>>| {
-            p.as_ref().map(|p| Learned::rows(c, p, first)).unwrap_or_default()
-        };
-        let mut all = rows(Coefficient::MultistepA, &self.ms_a);
-        all.extend(rows(Coefficient::MultistepB, &self.ms_b));
-        all
+    fn coefficients(&self) -> Vec<Coefficients<'_>> {
+        let first_step = self.rule.first_full_step();
+        [(Coefficient::MultistepA, &self.ms_a), (Coefficient::MultistepB, &self.ms_b)]
+            .into_iter()
+            .filter_map(|(coefficient, p)| p.as_ref().map(|param| Coefficients { coefficient, param, first_step }))
+            .collect()
     }
 }
 

@@ -11,7 +11,7 @@
 //! (see [`super::stability`]).
 
 use super::stability::{self, SchemeReport};
-use super::{Coefficient, Field, History, Learned, Step};
+use super::{Coefficient, Coefficients, Field, History, Step};
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -66,8 +66,8 @@ impl Step for LinearTwoStep {
         history.advance(next);
     }
 
-    fn learned(&self) -> Vec<Learned> {
-        Learned::rows(Coefficient::LmK, &self.lm_k, 1)
+    fn coefficients(&self) -> Vec<Coefficients<'_>> {
+        vec![Coefficients { coefficient: Coefficient::LmK, param: &self.lm_k, first_step: 1 }]
     }
 }
 

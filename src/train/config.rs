@@ -1,6 +1,7 @@
 //! The resolved configuration of a training run, written as `config.json` before step one.
 
 use crate::data::{Augment, DatasetKind};
+use super::optim::{KDecayTarget, OptimConfig};
 use crate::net::NetConfig;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -40,34 +41,6 @@ impl Normalization {
             Self::OfficialCifar => Some((vec![0.4914, 0.4822, 0.4465], vec![0.2023, 0.1994, 0.2010])),
         }
     }
-}
-
-/// SGD with momentum, as in the paper (PyTorch semantics: no dampening, coupled L2 decay).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct OptimConfig {
-    /// Base learning rate (paper: 0.1 at batch 128).
-    pub lr: f64,
-    pub momentum: f64,
-    pub nesterov: bool,
-    /// L2 weight decay (paper: 1e-4 for LM-ResNet, 5e-4 for LM-ResNeXt).
-    pub weight_decay: f64,
-    /// Whether weight decay also applies to the LM coefficients k_n (official code: yes).
-    pub decay_k: bool,
-    /// Where weight decay pulls k_n when `decay_k` (older configs: toward 0).
-    #[serde(default)]
-    pub k_decay_target: KDecayTarget,
-}
-
-/// The value weight decay pulls the LM coefficients k_n (paper convention) toward.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum KDecayTarget {
-    /// Decay the paper's k toward 0 (adds wd·k to ∂L/∂k), like any other parameter.
-    #[default]
-    Paper,
-    /// Official LM-ResNet code: it stores 1 − k and decays that, so k is pulled toward 1
-    /// (adds wd·(k − 1) to ∂L/∂k).
-    Official,
 }
 
 /// Learning-rate schedule over epochs.

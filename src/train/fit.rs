@@ -3,18 +3,16 @@
 
 use super::checkpoint::{self, TrainState};
 use super::durable;
-use super::config::{KDecayTarget, TrainConfig};
+use super::config::TrainConfig;
 use super::device::parse_device;
 use super::metrics::{EpochMetrics, Progress};
 use crate::data::{self, Batch, BatchLoader, BatchSource, DataSplit, DatasetKind, ImageFolderLoader};
 use crate::net::Net;
-use crate::scheme::{Coefficient, Learned};
+use crate::scheme::Learned;
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -202,43 +200,6 @@ fn build_loaders(
     Ok((Box::new(train), Box::new(test)))
 }
 
-/// SGD with PyTorch semantics (dampening 0; Burn's default is 0.1), optionally sparing k_n
-/// from weight decay. With [`KDecayTarget::Official`] the optimizer spares k_n too, and
-/// [`decay_k_toward_one`] adds its decay to the gradients instead.
-pub fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
-    let o = &config.optim;
-    let momentum = (o.momentum > 0.0).then(|| {
-        MomentumConfig::new().with_momentum(o.momentum).with_dampening(0.0).with_nesterov(o.nesterov)
-    });
-    let sgd = |wd: f64| {
-        SgdConfig::new()
-            .with_momentum(momentum.clone())
-            .with_weight_decay((wd > 0.0).then(|| WeightDecayConfig::new(wd as f32)))
-    };
-    let optim = sgd(o.weight_decay).init();
-    if o.decay_k && o.k_decay_target == KDecayTarget::Paper {
-        optim
-    } else {
-        optim.with_group(Coefficient::LmK.group(), sgd(0.0).build(), None)
-    }
-}
-
-/// Weight decay of the official LM-ResNet code on k_n: it stores k' = 1 − k and decays k', so
-/// ∂L/∂k gains wd·(k − 1) (coupled L2, as SGD's weight decay, before momentum). A no-op unless
-/// the config asks for [`KDecayTarget::Official`].
-pub fn decay_k_toward_one(config: &TrainConfig, model: &Net, grads: &mut GradientsParams) {
-    let o = &config.optim;
-    if !(o.decay_k && o.k_decay_target == KDecayTarget::Official && o.weight_decay > 0.0) {
-        return;
-    }
-    for k in model.stages.iter().filter_map(|s| s.scheme.lm_k()) {
-        if let Some(g) = grads.remove::<2>(k.id) {
-            let pull = (k.val().inner() - 1.0) * o.weight_decay;
-            grads.register(k.id, g + pull);
-        }
-    }
-}
-
 fn to_tensors(batch: &Batch, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
     let images = Tensor::from_data(TensorData::new(batch.images.clone(), batch.dims), device);
     let labels = Tensor::from_data(TensorData::new(batch.labels.clone(), [batch.labels.len()]), device);
@@ -318,7 +279,7 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
     if config.reversible && !crate::reversible::is_reversible(&model) {
         bail!("--reversible needs a RevNet model (coupled stages), and {} is not one", config.model.name);
     }
-    let mut optim = optimizer(config);
+    let mut optim = config.optim.init(&model);
     let mut state = TrainState { epochs_done: 0, best_test_acc: 0.0, best_epoch: 0 };
     let mut history = Vec::new();
     if opts.resume {
@@ -326,7 +287,8 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
         if checkpoint::recover(run_dir, "last")? {
             let dir = run_dir.join("last");
             model = checkpoint::load_resumable(model, &dir)?;
-            optim = checkpoint::load_optim(optim, &dir)?;
+            // The k_n group is selected by parameter id: rebuild it from the loaded model.
+            optim = checkpoint::load_optim(config.optim.init(&model), &dir)?;
             state = checkpoint::load_state(&dir)?;
             if state.epochs_done > config.epochs || state.best_epoch > state.epochs_done {
                 bail!(
@@ -385,7 +347,7 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
             }
             let hits = count_correct(logits, y);
             let mut grads = grads;
-            decay_k_toward_one(config, &model, &mut grads);
+            config.optim.decay_k_toward_one(&model, &mut grads);
             model = optim.step(lr, model, grads);
             let n = batch.labels.len();
             loss_sum += loss_value as f64 * n as f64;

@@ -6,10 +6,12 @@ mod config;
 mod device;
 mod fit;
 mod metrics;
+mod optim;
 mod predict;
 
-pub use config::{DataConfig, KDecayTarget, Normalization, OptimConfig, Preset, Schedule, TrainConfig};
+pub use config::{DataConfig, Normalization, Preset, Schedule, TrainConfig};
 pub use device::parse_device;
-pub use fit::{FitOptions, RunSummary, decay_k_toward_one, evaluate, fit, load_data, loss, make_loaders, make_test_loader, optimizer};
+pub use fit::{FitOptions, RunSummary, evaluate, fit, load_data, loss, make_loaders, make_test_loader};
 pub use metrics::EpochMetrics;
+pub use optim::{KDecayTarget, OptimConfig};
 pub use predict::{Predictions, predict};
