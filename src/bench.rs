@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// What to time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum BenchMode {
     /// Forward + loss + backward + optimizer step.

@@ -38,7 +38,8 @@ use burn::tensor::module;
 use burn::tensor::ops::ConvOptions;
 
 /// Which convolution kernels run on the CPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Kernels {
     /// oneDNN's convolutions (falls back to flex, with a warning, where oneDNN is missing).

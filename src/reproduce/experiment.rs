@@ -30,7 +30,6 @@
 use crate::train::Preset;
 use crate::zoo;
 use anyhow::{Context, Result, bail};
-use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -201,11 +200,7 @@ impl Experiment {
 
 /// A preset by its command-line name (`paper-cifar10`, …).
 pub fn parse_preset(name: &str) -> Result<Preset> {
-    Preset::from_str(name, true).map_err(|_| {
-        let known: Vec<String> = Preset::value_variants()
-            .iter()
-            .filter_map(|p| p.to_possible_value().map(|v| v.get_name().to_string()))
-            .collect();
-        anyhow::anyhow!("unknown preset '{name}'; known presets: {}", known.join(", "))
-    })
+    // Serde's kebab-case names are `--preset`'s (clap's ValueEnum), and its error lists them.
+    serde_json::from_value(serde_json::Value::String(name.to_ascii_lowercase()))
+        .map_err(|e| anyhow::anyhow!("unknown preset '{name}': {e}"))
 }

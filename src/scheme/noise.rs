@@ -27,7 +27,8 @@ use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 
 /// How a stochastic-depth network keeps the expected update equal to the deterministic one.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum DropScaling {
     /// Huang et al. and the paper: η f in training, p f at test time.
@@ -38,7 +39,8 @@ pub enum DropScaling {
 }
 
 /// Which blocks stochastic depth indexes, i.e. where the linear decay of survival starts.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum SurvivalIndexing {
     /// Huang et al. (2016) and the paper: `p_l = 1 − (l/L)(1 − p_L)` for blocks l = 1 … L.

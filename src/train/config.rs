@@ -22,7 +22,8 @@ pub struct DataConfig {
 }
 
 /// Where the per-channel normalisation constants come from.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Normalization {
     /// Mean and (population) std of the training split, computed when it is loaded.
@@ -90,7 +91,9 @@ pub struct TrainConfig {
 }
 
 /// Named recipes from the paper (Lu et al., ICML 2018, §5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
 pub enum Preset {
     /// CIFAR-10 LM-ResNet: lr 0.1, ÷10 at epochs 80 and 120, 160 epochs, wd 1e-4, batch 128.
     PaperCifar10,
@@ -196,6 +199,18 @@ mod tests {
         assert_eq!(Preset::PaperSd.p_last(27), Some(0.8)); // LM-ResNet-56
         assert_eq!(Preset::PaperSd.p_last(54), Some(0.5)); // LM-ResNet-110
         assert_eq!(Preset::PaperCifar10.p_last(27), None);
+    }
+
+    #[cfg(feature = "cli")]
+    #[test]
+    fn a_preset_parses_by_its_command_line_name() {
+        use clap::ValueEnum;
+        for p in Preset::value_variants() {
+            let name = p.to_possible_value().expect("named").get_name().to_string();
+            let parsed = crate::reproduce::experiment::parse_preset(&name.to_uppercase());
+            assert_eq!(parsed.ok(), Some(*p), "{name}");
+        }
+        assert!(crate::reproduce::experiment::parse_preset("paper").is_err());
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub struct OptimConfig {
 }
 
 /// The value weight decay pulls the LM coefficients k_n (paper convention) toward.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum KDecayTarget {
     /// Decay the paper's k toward 0 (adds wd·k to ∂L/∂k), like any other parameter.
