@@ -179,13 +179,13 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             transforms.train = transforms.eval.clone();
         }
     }
-    let in_channels = kind.in_channels();
+    let facts = kind.facts();
     let classes =
         kind.num_classes(&data_path).with_context(|| format!("listing {kind} in {}", data_path.display()))?;
     if args.crop_size.is_some() && !matches!(kind, DatasetKind::ImageNet { .. }) {
         anyhow::bail!("--crop-size applies to --data imagenet only");
     }
-    let mut model = zoo::create(&args.model, in_channels, classes)?;
+    let mut model = zoo::create(&args.model, facts.in_channels, classes)?;
     if let SchemeConfig::LinearTwoStep { per_channel, k_init } = &mut model.scheme {
         *per_channel = args.per_channel_k;
         let official = args.preset == Preset::Official;
@@ -216,7 +216,7 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         optim.k_decay_target = target;
     }
     let normalization = args.normalization.unwrap_or(args.preset.normalization(&args.data));
-    let augment = if args.no_augment { Augment::none() } else { kind.default_augment() };
+    let augment = if args.no_augment { Augment::none() } else { facts.augment };
     Ok(TrainConfig {
         model,
         data: DataConfig {

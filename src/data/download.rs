@@ -17,74 +17,6 @@ use super::DatasetKind;
 use super::error::DataError;
 use super::extract::unpack_once;
 
-/// One file of a dataset: name on the server and its published MD5.
-struct Source {
-    base: &'static str,
-    files: &'static [(&'static str, &'static str)],
-}
-
-fn source(kind: &DatasetKind) -> Option<Source> {
-    match kind {
-        DatasetKind::Cifar10 => Some(Source {
-            base: "https://www.cs.toronto.edu/~kriz/",
-            files: &[("cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530")],
-        }),
-        DatasetKind::Cifar100 => Some(Source {
-            base: "https://www.cs.toronto.edu/~kriz/",
-            files: &[(
-                "cifar-100-binary.tar.gz",
-                "03b5dce01913d631647c71ecec9e9cb8",
-            )],
-        }),
-        // MD5s as published by Zalando (same as torchvision's FashionMNIST). Debian's
-        // dataset-fashion-mnist re-compresses the files, so its .gz differ byte-wise.
-        DatasetKind::FashionMnist => Some(Source {
-            base: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-            files: &[
-                (
-                    "train-images-idx3-ubyte.gz",
-                    "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-                ),
-                (
-                    "train-labels-idx1-ubyte.gz",
-                    "25c81989df183df01b3e8a0aad5dffbe",
-                ),
-                (
-                    "t10k-images-idx3-ubyte.gz",
-                    "bef4ecab320f06d8554ea6380940ec79",
-                ),
-                (
-                    "t10k-labels-idx1-ubyte.gz",
-                    "bb300cfdad3c16e7a12a480ee83cd310",
-                ),
-            ],
-        }),
-        // torchvision's MNIST mirror and checksums.
-        DatasetKind::Mnist => Some(Source {
-            base: "https://ossci-datasets.s3.amazonaws.com/mnist/",
-            files: &[
-                (
-                    "train-images-idx3-ubyte.gz",
-                    "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-                ),
-                (
-                    "train-labels-idx1-ubyte.gz",
-                    "d53e105ee54ea40749a09fcbcd1e9432",
-                ),
-                (
-                    "t10k-images-idx3-ubyte.gz",
-                    "9fb629c4189551a2d022fa330f9573f3",
-                ),
-                (
-                    "t10k-labels-idx1-ubyte.gz",
-                    "ec29112dd5afa0611ce80d1b7f02629c",
-                ),
-            ],
-        }),
-        DatasetKind::Folder | DatasetKind::ImageNet { .. } => None,
-    }
-}
-
 /// Hex MD5 of a file (used to skip files already downloaded).
 fn file_md5(path: &Path) -> Result<String, DataError> {
     let mut f = fs::File::open(path).map_err(|e| DataError::io(path, e))?;
@@ -182,15 +114,13 @@ pub fn download_from(
     dir: &Path,
     base_url: Option<&str>,
 ) -> Result<PathBuf, DataError> {
-    let Some(src) = source(&kind) else {
+    let Some(src) = kind.facts().download else {
         return Err(DataError::Config(format!(
             "dataset '{kind}' has no download source; point --data-dir at it"
         )));
     };
-    let target = match kind {
-        DatasetKind::Cifar10 | DatasetKind::Cifar100 => dir.to_path_buf(),
-        _ => dir.join(kind.name()),
-    };
+    let out = dir.join(src.folder);
+    let target = if src.archive.is_some() { dir.to_path_buf() } else { out.clone() };
     let base = base_url.unwrap_or(src.base);
     let sep = if base.ends_with('/') { "" } else { "/" };
     for (name, md5) in src.files {
@@ -200,22 +130,11 @@ pub fn download_from(
         }
         fetch_verified(&format!("{base}{sep}{name}"), &dest, md5)?;
     }
-    match kind {
-        DatasetKind::Cifar10 | DatasetKind::Cifar100 => {
-            let (archive, folder) = match kind {
-                DatasetKind::Cifar10 => ("cifar-10-binary.tar.gz", "cifar-10-batches-bin"),
-                _ => ("cifar-100-binary.tar.gz", "cifar-100-binary"),
-            };
-            unpack_once(&dir.join(archive), dir)?;
-            let out = dir.join(folder);
-            if !out.is_dir() {
-                return Err(DataError::invalid(
-                    dir.join(archive),
-                    format!("archive did not contain {folder}/"),
-                ));
-            }
-            Ok(out)
+    if let Some(archive) = src.archive {
+        unpack_once(&dir.join(archive), dir)?;
+        if !out.is_dir() {
+            return Err(DataError::invalid(dir.join(archive), format!("archive did not contain {}/", src.folder)));
         }
-        _ => Ok(target),
     }
+    Ok(out)
 }

@@ -15,6 +15,7 @@ mod dataset;
 mod download;
 mod error;
 mod extract;
+mod facts;
 mod folder;
 mod idx;
 mod lazy;
@@ -33,6 +34,7 @@ pub use dataset::{DataSplit, ImageDataset, channel_stats};
 pub use download::{download, download_from, fetch_verified};
 pub use error::DataError;
 pub use extract::extract_tar_gz;
+pub use facts::{DatasetFacts, Download, Normalization};
 pub use folder::load_folder;
 pub use idx::{FASHION_MNIST_CLASSES, load_idx_dir, read_idx_images, read_idx_labels};
 pub use lazy::{FolderEpochIter, ImageFolderFiles, ImageFolderLoader, ImageFolderSplit, scan_folder};
@@ -68,14 +70,7 @@ const VALID_NAMES: &str = "cifar10, cifar100, fashion-mnist, mnist, folder, imag
 impl DatasetKind {
     /// Canonical command-line name (inverse of `FromStr`).
     pub fn name(&self) -> &'static str {
-        match self {
-            DatasetKind::Cifar10 => "cifar10",
-            DatasetKind::Cifar100 => "cifar100",
-            DatasetKind::FashionMnist => "fashion-mnist",
-            DatasetKind::Mnist => "mnist",
-            DatasetKind::Folder => "folder",
-            DatasetKind::ImageNet { .. } => "imagenet",
-        }
+        self.facts().name
     }
 
     /// The ImageNet kind with the standard transforms at crop `size` (224 normally).
@@ -83,47 +78,21 @@ impl DatasetKind {
         DatasetKind::ImageNet { transforms: FolderTransforms::imagenet(size) }
     }
 
-    /// Image channels: 1 for the 28×28 grey sets, 3 otherwise.
-    pub fn in_channels(&self) -> usize {
-        match self {
-            DatasetKind::FashionMnist | DatasetKind::Mnist => 1,
-            _ => 3,
-        }
-    }
-
-    /// Training augmentation of the paper's recipe for this kind: pad 4 + crop + flip for
-    /// CIFAR-like images, pad 2 + crop without flips for 28×28 digits and clothes (a flipped
-    /// digit is wrong), none for imagenet (its transforms live in the kind itself).
-    pub fn default_augment(&self) -> Augment {
-        match self {
-            DatasetKind::ImageNet { .. } => Augment::none(),
-            DatasetKind::FashionMnist | DatasetKind::Mnist => Augment { pad: 2, flip: false },
-            _ => Augment::paper_cifar(),
-        }
-    }
-
     /// Number of classes: fixed for the named sets; for image folders one per class folder
     /// of `path` (listed, not decoded).
     pub fn num_classes(&self, path: &Path) -> Result<usize, DataError> {
-        match self {
-            DatasetKind::Cifar100 => Ok(100),
-            DatasetKind::Folder | DatasetKind::ImageNet { .. } => Ok(open_folder(path)?.train.num_classes()),
-            _ => Ok(10),
+        match self.facts().classes {
+            Some(classes) => Ok(classes),
+            None => Ok(open_folder(path)?.train.num_classes()),
         }
     }
 
     /// The command that fetches this dataset, or why there is none.
     pub fn download_hint(&self) -> String {
-        match self {
-            DatasetKind::Cifar10 | DatasetKind::Cifar100 | DatasetKind::Mnist => {
-                format!("`odenet download {}`", self.name())
-            }
-            DatasetKind::FashionMnist => {
-                "`apt-get install -y dataset-fashion-mnist` or `odenet download fashion-mnist`".into()
-            }
-            DatasetKind::Folder | DatasetKind::ImageNet { .. } => {
-                "no download: place train/ and test/ (or val/) class folders there".into()
-            }
+        match self.facts().download {
+            Some(Download { alternative: Some(other), .. }) => format!("{other} or `odenet download {self}`"),
+            Some(_) => format!("`odenet download {self}`"),
+            None => "no download: place train/ and test/ (or val/) class folders there".into(),
         }
     }
 }
@@ -163,14 +132,7 @@ impl FromStr for DatasetKind {
 
 /// Where each dataset lives when `--data-dir` is not given.
 pub fn default_path(kind: &DatasetKind) -> PathBuf {
-    match kind {
-        DatasetKind::Cifar10 => PathBuf::from("data/cifar-10-batches-bin"),
-        DatasetKind::Cifar100 => PathBuf::from("data/cifar-100-binary"),
-        DatasetKind::FashionMnist => PathBuf::from("/usr/share/datasets/fashion-mnist"),
-        DatasetKind::Mnist => PathBuf::from("/usr/share/datasets/mnist"),
-        DatasetKind::Folder => PathBuf::from("data/"),
-        DatasetKind::ImageNet { .. } => PathBuf::from("data/imagenet"),
-    }
+    PathBuf::from(kind.facts().default_path)
 }
 
 /// Load a dataset's train and test splits and compute the normalisation statistics

@@ -90,7 +90,7 @@ pub fn row_config(
     seed: u64,
     budget: Budget,
 ) -> Result<TrainConfig> {
-    let mut model = zoo::create(&row.model, kind.in_channels(), classes)?;
+    let mut model = zoo::create(&row.model, kind.facts().in_channels, classes)?;
     let preset = exp.row_preset(row);
     let p_last = row.stochastic_depth.or(preset.p_last(model.num_blocks()));
     if let Some(p_last) = p_last {
@@ -106,7 +106,7 @@ pub fn row_config(
             path: path.to_path_buf(),
             train_per_class: scaled.train_per_class,
             test_per_class: scaled.test_per_class,
-            augment: kind.default_augment(),
+            augment: kind.facts().augment,
             normalization: preset.normalization(kind),
         },
         optim: preset.optim(),

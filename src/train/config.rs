@@ -1,6 +1,6 @@
 //! The resolved configuration of a training run, written as `config.json` before step one.
 
-use crate::data::{Augment, DatasetKind};
+use crate::data::{Augment, DatasetKind, Normalization};
 use super::optim::{KDecayTarget, OptimConfig};
 use crate::net::NetConfig;
 use serde::{Deserialize, Serialize};
@@ -19,29 +19,6 @@ pub struct DataConfig {
     /// Per-channel mean and std used to normalise the images (older configs: dataset statistics).
     #[serde(default)]
     pub normalization: Normalization,
-}
-
-/// Where the per-channel normalisation constants come from.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-#[serde(rename_all = "kebab-case")]
-pub enum Normalization {
-    /// Mean and (population) std of the training split, computed when it is loaded.
-    #[default]
-    Dataset,
-    /// The official LM-ResNet code's CIFAR constants: mean (0.4914, 0.4822, 0.4465), std
-    /// (0.2023, 0.1994, 0.2010) (3-channel data only).
-    OfficialCifar,
-}
-
-impl Normalization {
-    /// (mean, std) per channel, or `None` for the dataset's own statistics.
-    pub fn constants(self) -> Option<(Vec<f32>, Vec<f32>)> {
-        match self {
-            Self::Dataset => None,
-            Self::OfficialCifar => Some((vec![0.4914, 0.4822, 0.4465], vec![0.2023, 0.1994, 0.2010])),
-        }
-    }
 }
 
 /// Learning-rate schedule over epochs.
@@ -129,12 +106,8 @@ impl Preset {
 
     /// How the recipe normalises images: the official code's CIFAR constants for `official` on
     /// CIFAR, the training split's own statistics otherwise.
-    pub fn normalization(self, kind: &crate::data::DatasetKind) -> Normalization {
-        use crate::data::DatasetKind::{Cifar10, Cifar100};
-        match (self, kind) {
-            (Self::Official, Cifar10 | Cifar100) => Normalization::OfficialCifar,
-            _ => Normalization::Dataset,
-        }
+    pub fn normalization(self, kind: &DatasetKind) -> Normalization {
+        if self == Self::Official { kind.facts().official_normalization } else { Normalization::Dataset }
     }
 
     /// How stochastic depth keeps E[update] deterministic in this recipe: the official code

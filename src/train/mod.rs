@@ -9,7 +9,8 @@ mod metrics;
 mod optim;
 mod predict;
 
-pub use config::{DataConfig, Normalization, Preset, Schedule, TrainConfig};
+pub use config::{DataConfig, Preset, Schedule, TrainConfig};
+pub use crate::data::Normalization;
 pub use device::parse_device;
 pub use fit::{FitOptions, RunSummary, evaluate, fit, load_data, loss, make_loaders, make_test_loader};
 pub use metrics::EpochMetrics;
