@@ -23,18 +23,11 @@
 //! stochastic terms of [`noise`] already applied, so every rule gets them.
 
 mod config;
-pub mod coupled;
-pub mod euler;
 mod field;
-pub mod fractal;
 mod history;
-pub mod implicit;
 mod learned;
-pub mod multistep;
 pub mod noise;
-pub mod runge_kutta;
 pub mod stability;
-pub mod two_step;
 
 pub use config::SchemeConfig;
 pub use field::Field;
@@ -86,14 +79,52 @@ pub trait Step {
     }
 }
 
-/// A stage's stepping rule with its trainable coefficients: one variant per rule family, each
-/// owning its data (see the family's file).
-///
-/// `Module` is implemented by hand, not derived, only so that the variant's name does not enter
-/// the parameter paths: `stages.N.scheme.lm_k`, `…scheme.ms_a`, `…scheme.fractal_k` are the
-/// paths of checkpoints (safetensors and burnpack) written before the families were split.
-#[derive(Clone, Debug)]
-pub enum Scheme {
+/// The registry of rule families: from one line `Variant(module::Type)` per family, the family's
+/// `pub mod`, its [`Scheme`] variant, `From<Type> for Scheme`, and its arms in the dispatch macros
+/// `each!` (a `match` binding the family's value) and `rewrap!` (the same, wrapping the result
+/// back into the variant). `$d` is a literal `$` for the generated macros' own variables.
+macro_rules! families {
+    ($d:tt $(#[$meta:meta])* $($variant:ident($module:ident::$ty:ident)),* $(,)?) => {
+        $(pub mod $module;)*
+
+        $(#[$meta])*
+        #[derive(Clone, Debug)]
+        pub enum Scheme {
+            $($variant($module::$ty),)*
+        }
+
+        $(impl From<$module::$ty> for Scheme {
+            fn from(family: $module::$ty) -> Self {
+                Self::$variant(family)
+            }
+        })*
+
+        macro_rules! each {
+            ($d value:expr, $d s:ident => $d body:expr) => {
+                match $d value {
+                    $(Scheme::$variant($d s) => $d body,)*
+                }
+            };
+        }
+
+        macro_rules! rewrap {
+            ($d value:expr, $d s:ident => $d body:expr) => {
+                match $d value {
+                    $(Scheme::$variant($d s) => Scheme::$variant($d body),)*
+                }
+            };
+        }
+    };
+}
+
+families! {
+    $
+    /// A stage's stepping rule with its trainable coefficients: one variant per rule family, each
+    /// owning its data (see the family's file).
+    ///
+    /// `Module` is implemented by hand, not derived, only so that the variant's name does not
+    /// enter the parameter paths: `stages.N.scheme.lm_k`, `…scheme.ms_a`, `…scheme.fractal_k` are
+    /// the paths of checkpoints (safetensors and burnpack) written before the families were split.
     Euler(euler::Euler),
     LinearTwoStep(two_step::LinearTwoStep),
     Multistep(multistep::MultistepRule),
@@ -101,36 +132,6 @@ pub enum Scheme {
     Implicit(implicit::Implicit),
     Coupled(coupled::CoupledEuler),
     Fractal(fractal::Fractal),
-}
-
-/// `match` over every family, binding the family's value to `$s`.
-macro_rules! each {
-    ($value:expr, $s:ident => $body:expr) => {
-        match $value {
-            Scheme::Euler($s) => $body,
-            Scheme::LinearTwoStep($s) => $body,
-            Scheme::Multistep($s) => $body,
-            Scheme::RungeKutta($s) => $body,
-            Scheme::Implicit($s) => $body,
-            Scheme::Coupled($s) => $body,
-            Scheme::Fractal($s) => $body,
-        }
-    };
-}
-
-/// As [`each`], wrapping the result back into the same variant.
-macro_rules! rewrap {
-    ($value:expr, $s:ident => $body:expr) => {
-        match $value {
-            Scheme::Euler($s) => Scheme::Euler($body),
-            Scheme::LinearTwoStep($s) => Scheme::LinearTwoStep($body),
-            Scheme::Multistep($s) => Scheme::Multistep($body),
-            Scheme::RungeKutta($s) => Scheme::RungeKutta($body),
-            Scheme::Implicit($s) => Scheme::Implicit($body),
-            Scheme::Coupled($s) => Scheme::Coupled($body),
-            Scheme::Fractal($s) => Scheme::Fractal($body),
-        }
-    };
 }
 
 impl Scheme {
