@@ -200,7 +200,16 @@ fn dataset_kind_parsing_and_defaults() {
         DatasetKind::imagenet(224),
     ] {
         assert_eq!(k.to_string().parse::<DatasetKind>().unwrap(), k);
+        // The facts table: classes are fixed exactly for the downloadable sets, which land on
+        // their default paths.
+        let facts = k.facts();
+        assert_eq!(facts.classes.is_none(), facts.download.is_none(), "{k}: folders only");
+        if let Some(d) = facts.download {
+            assert!(facts.default_path.ends_with(d.folder), "{k}: {} vs {}", facts.default_path, d.folder);
+        }
     }
+    assert_eq!(DatasetKind::Cifar100.facts().classes, Some(100));
+    assert!(DatasetKind::FashionMnist.download_hint().contains("apt-get"));
     assert_eq!(
         data::default_path(&DatasetKind::Cifar10),
         Path::new("data/cifar-10-batches-bin")

@@ -166,29 +166,3 @@ impl DatasetKind {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_table_agrees_with_parsing_and_downloads_land_on_the_default_paths() {
-        let kinds = [
-            DatasetKind::Cifar10,
-            DatasetKind::Cifar100,
-            DatasetKind::FashionMnist,
-            DatasetKind::Mnist,
-            DatasetKind::Folder,
-            DatasetKind::imagenet(224),
-        ];
-        for kind in kinds {
-            let facts = kind.facts();
-            assert_eq!(facts.name.parse::<DatasetKind>().ok(), Some(kind.clone()), "{}", facts.name);
-            assert_eq!(facts.classes.is_none(), facts.download.is_none(), "{kind}: folders only");
-            if let Some(d) = facts.download {
-                assert!(facts.default_path.ends_with(d.folder), "{kind}: {} vs {}", facts.default_path, d.folder);
-            }
-        }
-        assert_eq!(DatasetKind::Cifar100.facts().classes, Some(100));
-        assert!(DatasetKind::FashionMnist.download_hint().contains("apt-get"));
-    }
-}
