@@ -16,6 +16,7 @@ Usage (the fixture's weights through odenet and back)::
     python scripts/check_export_with_torch.py /path/to/LM-ResNet /tmp/official.pt --model lm-resnet20
 
 ``--model resnet20`` is MResNet20 with ``pretrain=True`` (compare with ``--logits logits_resnet``);
+``--per-channel`` loads into ``MResNetC`` (per-channel k) with the same blocks instead;
 logits of another input, e.g. from ``odenet predict``, can be given as a safetensors file holding
 ``input`` [N, 3, 32, 32] and the logits. Exit status 1 when a check fails.
 """
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("weights", type=Path, help="a .pt written by odenet export --to official")
     parser.add_argument("--model", choices=sorted(MODELS) + ["resnet20"], default="lm-resnet20")
     parser.add_argument("--num-classes", type=int, default=10)
+    parser.add_argument("--per-channel", action="store_true", help="MResNetC (an export of a --per-channel-k run)")
     fixtures = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
     parser.add_argument("--io", type=Path, default=fixtures / "official_lm-resnet20_io.safetensors")
     parser.add_argument("--logits", default=None, help="tensor of --io to compare with (default logits_lm, or logits_resnet for resnet20)")
@@ -68,6 +70,10 @@ def main() -> None:
     pretrain = args.model == "resnet20"
     constructor = MODELS["lm-resnet20" if pretrain else args.model]
     net = getattr(official, constructor)(num_classes=args.num_classes, pretrain=pretrain)
+    if args.per_channel:
+        # The same block and (equal) stage depths, per-channel ks.
+        constructor = "MResNetC"
+        net = official.MResNetC(net.block, [len(net.blocks) // 3] * 3, pretrain=pretrain, num_classes=args.num_classes)
     state = torch.load(args.weights, weights_only=True)
     result = net.load_state_dict(state, strict=True)
     print(f"{args.weights}: torch.load(weights_only=True) read {len(state)} tensors; "

@@ -147,16 +147,35 @@ fn plain_resnet_and_bottleneck_models_export_under_official_names() {
     assert_eq!(filled, want);
     let names: Vec<&str> = exported.tensors.iter().map(|(n, _)| n.as_str()).collect();
     assert!(names.contains(&"blocks.6.conv3.weight") && names.contains(&"downsample1.downsample.2.weight"), "{names:?}");
-    let again = tensors(&imported(&config, &path, Some(Naming::Official)));
-    let before = tensors(&model);
-    // Everything bit-identical but k, which passes through ks = 1 − k in float32 (one rounding).
+    assert_same_but_k_rounding(&model, &imported(&config, &path, Some(Naming::Official)));
+
+    // Per-channel k is the official MResNetC: ks [channels, 1, 1], the first blocks' all ones.
+    let mut config = net_config("lm-resnet20");
+    config.scheme = SchemeConfig::LinearTwoStep { k_init: [-0.1, 0.0], per_channel: true };
+    let model = config.init(&Device::flex());
+    let layout = interchange::official_layout(&config).expect("expressible");
+    assert_eq!(layout.constructor(10), "MResNetC(BasicBlock, [3, 3, 3], pretrain=False, num_classes=10)");
+    let (path, exported) = export_file(&model, &config, Naming::Official, Format::Pt, &dir.0);
+    let ks = |name: &str| exported.tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone()).expect(name);
+    assert_eq!((ks("ks.0").shape, ks("ks.0").values), (vec![16, 1, 1], vec![1.0; 16]));
+    assert_eq!(ks("ks.4").shape, vec![32, 1, 1]);
+    let k = &tensors(&model)["stages.1.scheme.lm_k"];
+    assert_eq!(ks("ks.4").values, k.values[..32].iter().map(|k| 1.0 - k).collect::<Vec<_>>(), "ks.4 = 1 − row 0 of stage 1");
+    assert_same_but_k_rounding(&model, &imported(&config, &path, Some(Naming::Official)));
+}
+
+/// `after` has `before`'s tensors bit for bit, but k, which passes through ks = 1 − k in float32
+/// (one rounding for k ∈ [−0.1, 0]).
+fn assert_same_but_k_rounding(before: &Net, after: &Net) {
+    let (before, after) = (tensors(before), tensors(after));
     for (name, t) in &before {
         if name.ends_with("lm_k") {
-            for (a, b) in t.values.iter().zip(&again[name].values) {
+            assert_eq!(t.shape, after[name].shape, "{name}");
+            for (a, b) in t.values.iter().zip(&after[name].values) {
                 assert!((a - b).abs() <= 1.2e-7, "{name}: {a} → {b}");
             }
         } else {
-            assert_eq!(t, &again[name], "{name}");
+            assert_eq!(t, &after[name], "{name}");
         }
     }
 }
@@ -165,14 +184,6 @@ fn plain_resnet_and_bottleneck_models_export_under_official_names() {
 fn configs_the_official_code_cannot_express_are_errors_naming_the_field() {
     let cases: Vec<(NetConfig, &str)> = vec![
         (net_config("ab2-resnet20"), "scheme is"),
-        (
-            {
-                let mut c = net_config("lm-resnet20");
-                c.scheme = SchemeConfig::LinearTwoStep { k_init: [-0.1, 0.0], per_channel: true };
-                c
-            },
-            "per_channel false",
-        ),
         (
             {
                 let mut c = net_config("lm-resnet20");

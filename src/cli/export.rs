@@ -54,13 +54,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     println!("{} ({}) → {} ({} naming, {format:?})", dir.display(), config.model.name, out.display(), args.to);
     if args.to == Naming::Official {
         let layout = interchange::official_layout(&config.model)?;
-        let block = if layout.bottleneck { "Bottleneck" } else { "BasicBlock" };
-        println!(
-            "load with MResNet({block}, {:?}, pretrain={}, num_classes={}).load_state_dict(torch.load(OUT, weights_only=True))",
-            layout.layers,
-            if layout.pretrain { "True" } else { "False" },
-            config.model.num_classes
-        );
+        println!("load with {}.load_state_dict(torch.load(OUT, weights_only=True))", layout.constructor(config.model.num_classes));
     }
     if !exported.filled.is_empty() {
         println!("{} tensors the model does not hold, written for strict loading:", exported.filled.len());

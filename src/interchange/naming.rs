@@ -382,11 +382,23 @@ pub struct OfficialLayout {
     pub bottleneck: bool,
     /// `pretrain=True`: a plain ResNet (forward Euler), the ks unused.
     pub pretrain: bool,
+    /// `MResNetC`: one k per channel, each ks [channels, 1, 1]; else `MResNet`, ks [1].
+    pub per_channel: bool,
+}
+
+impl OfficialLayout {
+    /// The official call that builds this model, e.g. `MResNet(BasicBlock, [3, 3, 3], pretrain=False, num_classes=10)`.
+    pub fn constructor(&self, num_classes: usize) -> String {
+        let class = if self.per_channel { "MResNetC" } else { "MResNet" };
+        let block = if self.bottleneck { "Bottleneck" } else { "BasicBlock" };
+        let pretrain = if self.pretrain { "True" } else { "False" };
+        format!("{class}({block}, {:?}, pretrain={pretrain}, num_classes={num_classes})", self.layers)
+    }
 }
 
 /// The official `MResNet` layout of `config`, or an error naming each field the official code
 /// cannot express (it has one CIFAR stem 3 → 16, stages of widths 16/32/64, basic or plain
-/// bottleneck blocks, and scalar LM coefficients or none).
+/// bottleneck blocks, and LM coefficients, scalar (`MResNet`) or per channel (`MResNetC`), or none).
 pub fn official_layout(config: &crate::NetConfig) -> anyhow::Result<OfficialLayout> {
     use crate::SchemeConfig;
     use crate::nn::BranchKind;
@@ -415,19 +427,19 @@ pub fn official_layout(config: &crate::NetConfig) -> anyhow::Result<OfficialLayo
             false
         }
     };
-    let pretrain = match config.scheme {
-        SchemeConfig::ForwardEuler => true,
-        SchemeConfig::LinearTwoStep { per_channel: false, .. } => false,
+    let (pretrain, per_channel) = match config.scheme {
+        SchemeConfig::ForwardEuler => (true, false),
+        SchemeConfig::LinearTwoStep { per_channel, .. } => (false, per_channel),
         ref other => {
             rules.push(format!(
-                "scheme is {other:?}; the official MResNet has the LM scheme with scalar k (linear-two-step, \
-                 per_channel false) or, with pretrain=True, forward Euler"
+                "scheme is {other:?}; the official MResNet/MResNetC have the LM scheme (linear-two-step) \
+                 or, with pretrain=True, forward Euler"
             ));
-            false
+            (false, false)
         }
     };
     match layers {
-        Some(layers) if rules.is_empty() => Ok(OfficialLayout { layers, bottleneck, pretrain }),
+        Some(layers) if rules.is_empty() => Ok(OfficialLayout { layers, bottleneck, pretrain, per_channel }),
         _ => anyhow::bail!("model '{}' cannot be written under official names:\n{}", config.name, list(&rules, 40)),
     }
 }
@@ -444,7 +456,7 @@ const BN_LEAVES: [(&str, &str); 4] =
 
 const NEVER_TRAINED: &str = "never read by the official forward, so never trained: PyTorch's initial value";
 const FIRST_KS: &str = "never read by the official forward (a stage's first block takes an Euler step): \
-    its random initial value is unknowable, written 1 (k = 0, the Euler step)";
+    its random initial value is unknowable, written as ones (k = 0, the Euler step)";
 const PRETRAIN_KS: &str = "never read with pretrain=True: its random initial value is unknowable, written 1 (k = 0)";
 const DOWNSAMPLE1_CONV: &str = "never read by the official forward with basic blocks: its random initial \
     value is unknowable, written as zeros";
@@ -466,29 +478,28 @@ fn official_tensors(tensors: &BTreeMap<String, StateTensor>, layout: &OfficialLa
     put(&mut out, &mut missing, "conv1.weight".into(), "stem.weight", false);
     fill(&mut out, bn_init("bn1", 16), NEVER_TRAINED);
     let mut ks = Vec::new();
+    let expansion = if layout.bottleneck { 4 } else { 1 };
     for (stage, &n) in layout.layers.iter().enumerate() {
         let k = tensors.get(&lm_k(stage));
+        // MResNetC: ks [channels, 1, 1]; MResNet: ks [1].
+        let shape = if layout.per_channel { vec![(16 << stage) * expansion, 1, 1] } else { vec![1] };
         for j in 0..n {
             let name = format!("ks.{}", ks.len());
-            let one = StateTensor { shape: vec![1], values: vec![1.0] };
-            let value = match (j, k) {
-                (0, _) => Err(FIRST_KS),
-                (_, None) if layout.pretrain => Err(PRETRAIN_KS),
-                (_, Some(k)) if k.shape.len() == 2 && k.shape[1] == 1 && j - 1 < k.shape[0] => {
-                    Ok(StateTensor { shape: vec![1], values: vec![1.0 - k.values[j - 1]] })
+            let note = match (j, k) {
+                (0, _) => FIRST_KS,
+                (_, None) if layout.pretrain => PRETRAIN_KS,
+                (_, Some(k)) if k.shape.len() == 2 && k.shape[1] == shape[0] && j - 1 < k.shape[0] => {
+                    let row = &k.values[(j - 1) * shape[0]..j * shape[0]];
+                    ks.push((name, StateTensor { shape: shape.clone(), values: row.iter().map(|k| 1.0 - k).collect() }));
+                    continue;
                 }
                 _ => {
-                    missing.push(format!("{} row {} (a scalar k)", lm_k(stage), j - 1));
+                    missing.push(format!("{} row {} of {} values", lm_k(stage), j - 1, shape[0]));
                     continue;
                 }
             };
-            ks.push(match value {
-                Ok(t) => (name, t),
-                Err(note) => {
-                    out.filled.push(Filled { name: name.clone(), note });
-                    (name, one)
-                }
-            });
+            out.filled.push(Filled { name: name.clone(), note });
+            ks.push((name, StateTensor { values: vec![1.0; shape[0]], shape: shape.clone() }));
         }
     }
     out.tensors.extend(ks);
