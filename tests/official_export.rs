@@ -132,7 +132,7 @@ fn plain_resnet_and_bottleneck_models_export_under_official_names() {
     let (path, exported) = export_file(&model, &config, Naming::Official, Format::Pt, &dir.0);
     assert_eq!(exported.filled.iter().filter(|f| f.name.starts_with("ks.")).count(), 9);
     assert_identical("resnet20", &tensors(&model), &tensors(&imported(&config, &path, Some(Naming::Official))));
-    assert_eq!(interchange::official_layout(&config).expect("expressible").pretrain, true);
+    assert!(interchange::official_layout(&config).expect("expressible").pretrain);
 
     // A bottleneck LM-ResNet (the official Bottleneck, expansion 4): downsample1 is the first
     // stage's projection and nothing but bn1 and the first ks is filled.
