@@ -110,6 +110,7 @@ EULER = SchemeSpec("forward-euler")
 LM_PAPER = SchemeSpec("linear-two-step", k_init=(-0.1, 0.0), per_channel=False)
 AB2 = SchemeSpec("multistep", a=(1.0, 0.0), b=(1.5, -0.5))
 LEAPFROG = SchemeSpec("multistep", a=(0.0, 1.0), b=(2.0, 0.0))
+NYSTROM3 = SchemeSpec("multistep", a=(0.0, 1.0, 0.0), b=(7.0 / 3.0, -2.0 / 3.0, 1.0 / 3.0))
 HEUN2 = SchemeSpec("runge-kutta", tableau=HEUN2_TABLEAU)
 RK4 = SchemeSpec("runge-kutta", tableau=RK4_TABLEAU)
 POLYNET = SchemeSpec("poly", order=2)
@@ -513,7 +514,7 @@ for _depth in (20, 56, 110):
         depths=((d - 2) // 6,) * 3, branch=COUPLED, scheme=SchemeSpec("coupled-euler")))(_depth)
 REGISTRY["resnext50-32x4d"] = lambda: imagenet((3, 4, 6, 3), resnext(32, 4), EULER, "resnext50-32x4d")
 REGISTRY["lm-resnext50-32x4d"] = lambda: imagenet((3, 4, 6, 3), resnext(32, 4), LM_PAPER, "lm-resnext50-32x4d")
-for _family, _scheme in (("ab2-resnet", AB2), ("leapfrog-resnet", LEAPFROG),
+for _family, _scheme in (("ab2-resnet", AB2), ("leapfrog-resnet", LEAPFROG), ("nystrom3-resnet", NYSTROM3),
                          ("rk2-resnet", HEUN2), ("rk4-resnet", RK4),
                          ("poly-resnet", POLYNET), ("implicit-resnet", BACKWARD_EULER2)):
     REGISTRY[f"{_family}20"] = (lambda f, sc: lambda: cifar(f, 20, sc))(_family, _scheme)

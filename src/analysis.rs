@@ -1,4 +1,4 @@
-//! Modified-equation analysis of learned LM coefficients k_n (docs/paper.md §3).
+//! Modified-equation analysis of learned LM coefficients k_n (Lu et al., ICML 2018, §3).
 //!
 //! The LM step `u_{n+1} = (1 − k_n) u_n + k_n u_{n−1} + Δt f(u_n)` is, by Taylor expansion, a
 //! second-order approximation of the modified equation
@@ -19,7 +19,7 @@
 //! command does the reading and writing.
 
 use crate::net::NetConfig;
-use crate::scheme::SchemeConfig;
+use crate::scheme::{Coefficient, Learned, SchemeConfig};
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -107,7 +107,7 @@ pub struct StepPosition {
     pub step: usize,
 }
 
-/// The LM steps of a network in the order of [`crate::Net::k_values`] (stages in order, steps
+/// The LM steps of a network in the order of [`crate::Net::learned`] (stages in order, steps
 /// 1 … depth − 1 of each); empty for Euler networks.
 pub fn lm_steps(config: &NetConfig) -> Vec<StepPosition> {
     if !matches!(config.scheme, SchemeConfig::LinearTwoStep { .. }) {
@@ -200,23 +200,26 @@ pub struct Analysis {
 pub const MODIFIED_EQUATION: &str = "(1 + k_n) u' + (1 - k_n) (dt/2) u'' = f(u)";
 pub const RESNET_EQUATION: &str = "u' + (dt/2) u'' = f(u)";
 
-/// Analyses the k values of a network, as returned by [`crate::Net::k_values`]
-/// (stage, step, values), checking them against the layout of `config`.
-pub fn analyse(config: &NetConfig, k_values: &[(usize, usize, Vec<f32>)]) -> Result<Analysis> {
+/// Analyses the LM coefficients among `learned` (as returned by [`crate::Net::learned`]),
+/// checking them against the layout of `config`.
+pub fn analyse(config: &NetConfig, learned: &[Learned]) -> Result<Analysis> {
     let positions = lm_steps(config);
+    let k_values: Vec<&Learned> = learned.iter().filter(|l| l.coefficient == Coefficient::LmK).collect();
     if positions.len() != k_values.len() {
         bail!("{} has {} LM steps but {} k values were given", config.name, positions.len(), k_values.len());
     }
     let mut steps = Vec::with_capacity(positions.len());
-    for (pos, (stage, step, k)) in positions.into_iter().zip(k_values) {
-        if (pos.stage, pos.step) != (*stage, *step) {
+    for (pos, k) in positions.into_iter().zip(k_values) {
+        if (pos.stage, pos.step) != (k.stage, k.step) {
             bail!(
-                "k values out of order: expected stage {} step {}, found stage {stage} step {step}",
+                "k values out of order: expected stage {} step {}, found stage {} step {}",
                 pos.stage,
-                pos.step
+                pos.step,
+                k.stage,
+                k.step
             );
         }
-        steps.push(analyse_step(pos, k)?);
+        steps.push(analyse_step(pos, &k.values)?);
     }
     let n = steps.len().max(1) as f64;
     let summary = Summary {

@@ -2,7 +2,7 @@
 
 use crate::kernels;
 use crate::nn::{BranchKind, batch_norm, conv};
-use crate::scheme::SchemeConfig;
+use crate::scheme::{Learned, SchemeConfig};
 use crate::scheme::noise::NoiseConfig;
 use crate::stage::{Stage, StageConfig};
 use burn::nn::conv::Conv2d;
@@ -167,14 +167,19 @@ impl Net {
         self.forward_head(self.forward_features(x))
     }
 
-    /// Learned k_n of every LM step, in block order, as (stage, step, values).
-    pub fn k_values(&self) -> Vec<(usize, usize, Vec<f32>)> {
-        self.stages
-            .iter()
-            .enumerate()
-            .flat_map(|(s, stage)| {
-                stage.scheme.k_values().into_iter().enumerate().map(move |(n, k)| (s, n + 1, k))
-            })
-            .collect()
+    /// Every learned coefficient of the network, in block order (stage, then step), with its
+    /// stage and global block filled in.
+    pub fn learned(&self) -> Vec<Learned> {
+        let mut first_block = 0;
+        let mut all = Vec::new();
+        for (s, stage) in self.stages.iter().enumerate() {
+            all.extend(stage.scheme.learned().into_iter().map(|row| Learned {
+                stage: s,
+                block: first_block + row.step + 1,
+                ..row
+            }));
+            first_block += stage.branches.len();
+        }
+        all
     }
 }

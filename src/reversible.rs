@@ -13,11 +13,8 @@
 //! after the backward pass: each is updated exactly once per step, as with stored activations.
 
 use crate::net::Net;
-use crate::nn::Branch;
-use crate::scheme::coupled::{coupled_inverse, coupled_step};
 use crate::stage::Stage;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use std::collections::HashMap;
@@ -121,7 +118,6 @@ pub fn is_reversible(net: &Net) -> bool {
 /// # Shapes
 /// - `x`: `[batch, C, H, W]` on an autodiff device; `labels`: `[batch]`
 pub fn loss_and_grads(net: &Net, x: Tensor<4>, labels: Tensor<1, Int>) -> (Tensor<2>, f32, GradientsParams) {
-    let device = x.device();
     // Forward with parameters that do not require gradients: no autodiff graph is recorded, so
     // nothing is kept but the stage inputs and the last output. (Batch norm still normalises
     // with batch statistics: the device is an autodiff device.)
@@ -141,7 +137,7 @@ pub fn loss_and_grads(net: &Net, x: Tensor<4>, labels: Tensor<1, Int>) -> (Tenso
     let mut total = GradientsParams::new();
     let feature = u.clone().detach().require_grad();
     let logits = net.forward_head(feature.clone());
-    let loss = CrossEntropyLossConfig::new().init(&device).forward(logits.clone(), labels);
+    let loss = crate::train::loss(logits.clone(), labels);
     let loss_value = loss.clone().into_scalar::<f32>();
     let mut grads = loss.backward();
     let mut g = feature.grad(&grads).unwrap_or_else(|| u.zeros_like());
@@ -160,7 +156,10 @@ pub fn loss_and_grads(net: &Net, x: Tensor<4>, labels: Tensor<1, Int>) -> (Tenso
     (logits.detach(), loss_value, total)
 }
 
-/// Gradient for a stage's input, given its input, output and the output's gradient.
+/// Gradient for a stage's input, given its input, output and the output's gradient. The steps
+/// are those of the stage's own loop ([`Stage::start`], [`Stage::step_from`],
+/// [`Stage::invert_step`]); reversible training refuses noise (see
+/// [`crate::train::TrainConfig::validate`]), so every block runs and no state noise is added.
 fn backward_stage(
     stage: &Stage,
     frozen: &Stage,
@@ -169,26 +168,24 @@ fn backward_stage(
     grad_out: Tensor<4>,
     total: &mut GradientsParams,
 ) -> Tensor<4> {
-    let Some((first, rest)) = stage.branches.split_first() else { return grad_out };
+    let blocks = stage.branches.len();
+    if blocks == 0 {
+        return grad_out;
+    }
     let mut g = grad_out;
     let mut v = output;
     if stage.invertible() {
-        for (branch, still) in rest.iter().zip(frozen.branches.iter().skip(1)).rev() {
-            let (Branch::Coupled(c), Branch::Coupled(s)) = (branch, still) else {
-                unreachable!("invertible() checked it")
-            };
+        for n in (1..blocks).rev() {
             // The inverse needs no gradient: computed with the frozen copy, nothing recorded.
-            let v_prev = coupled_inverse(v, |y| s.f(y), |x| s.g(x)).detach();
-            g = backprop_through(c, v_prev.clone(), g, total, |v| coupled_step(v, |y| c.f(y), |x| c.g(x)));
+            let Some(v_prev) = frozen.invert_step(n, v) else { unreachable!("invertible() checked it") };
+            let v_prev = v_prev.detach();
+            g = backprop_through(&stage.branches[n], v_prev.clone(), g, total, |v| stage.step_from(n, v));
             v = v_prev;
         }
         // v is now the state after the transition step: back through it from the stage input.
+        let all = vec![true; blocks];
         return backprop_through(stage, input, g, total, |u| {
-            let shortcut = match &stage.projection {
-                Some(p) => p.forward(u.clone()),
-                None => u.clone(),
-            };
-            shortcut + first.forward(u)
+            stage.start(stage.shortcut(u.clone()), u, &all).into_current()
         });
     }
     // A stage that is not coupled: ordinary autodiff through the whole stage.

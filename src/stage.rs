@@ -1,20 +1,22 @@
 //! One integration interval: a run of blocks at one resolution, stepped by one [`Scheme`].
 
 use crate::nn::{BnReluConv, Branch, BranchConfig, BranchKind};
-use crate::scheme::noise::{NoiseConfig, StageNoise};
-use crate::scheme::{History, Rule, Scheme, SchemeConfig};
+use crate::scheme::noise::{NoiseConfig, Noisy, StageNoise};
+use crate::scheme::{History, Scheme, SchemeConfig};
 use burn::prelude::*;
+use std::ops::Range;
 
 /// A stage of the network.
 ///
-/// Step 0 is forward Euler with shortcut r = P(u) (a BN-ReLU-conv1×1 projection when width or
-/// resolution changes, else r = u): `u_1 = r + f_0(u_0)`. The [`History`] then starts from
-/// (r, f_0(u_0)), so the next multistep update uses the *projected* old state as u_{n−1}, as in
-/// the official code, and f_0 as f_{n−1} (Adams–Bashforth). Steps n ≥ 1 are [`Scheme::step`].
+/// Its blocks are stepped by its [`Scheme`] in one loop ([`Stage::start`] then
+/// [`Stage::steps`]), which the forward pass, the inversion of a RevNet stage and the reversible
+/// backward pass ([`crate::reversible`]) all use. Step 0 is forward Euler with shortcut
+/// r = P(u) (a BN-ReLU-conv1×1 projection when width or resolution changes, else r = u), see
+/// [`Scheme::start`].
 ///
-/// Stochastic training ([`StageNoise`]) wraps the branches: a block dropped by stochastic depth
-/// is not evaluated (its f is zero, so Euler keeps u_n and LM still combines u_n and u_{n−1}),
-/// and injected noise is added to the state after each step.
+/// Stochastic training ([`StageNoise`]) wraps each block's field ([`StageNoise::wrap`]): a
+/// block dropped by stochastic depth is not evaluated (its f is zero, so Euler keeps u_n and LM
+/// still combines u_n and u_{n−1}), and injected noise is added to the state after each step.
 #[derive(Module, Debug)]
 pub struct Stage {
     pub projection: Option<BnReluConv>,
@@ -67,63 +69,71 @@ impl Stage {
     /// # Shapes
     /// - `u`: `[batch, C_in, H, W]` → `[batch, C_out, H / stride, W / stride]`
     pub fn forward(&self, u: Tensor<4>) -> Tensor<4> {
-        let Some((first, rest)) = self.branches.split_first() else { return u };
-        let shortcut = match &self.projection {
-            Some(p) => p.forward(u.clone()),
-            None => u.clone(),
-        };
+        if self.branches.is_empty() {
+            return u;
+        }
+        let shortcut = self.shortcut(u.clone());
         let survivors = self.noise.draw_survivors(&u.device());
-        // f_i of the step, or zero without evaluating the branch when the block is dropped.
-        let field = |i: usize, f: &Branch, u: Tensor<4>| match survivors[i] {
-            true => self.noise.scale(i, f.forward(u)),
-            false => u.zeros_like(),
-        };
-        let mut history = History::new(shortcut, self.scheme.history_len());
-        // Step 0, forward Euler through the projection: u_1 = r + f_0(u_0). A dropped first
-        // block leaves u_1 = r (f_0 has the shape of r, not of u_0).
-        let f0 = match survivors[0] {
-            true => field(0, first, u),
-            false => history.current().zeros_like(),
-        };
-        let u1 = history.current().clone() + f0.clone();
-        history.push(f0, u1);
+        let history = self.start(shortcut, u, &survivors);
+        self.steps(history, 1..self.branches.len(), &survivors).into_current()
+    }
+
+    /// r = P(u), the state step 0 starts from: the projection when width or resolution
+    /// changes, else u.
+    pub fn shortcut(&self, u: Tensor<4>) -> Tensor<4> {
+        match &self.projection {
+            Some(p) => p.forward(u),
+            None => u,
+        }
+    }
+
+    /// Block `n`'s field with the stage's stochastic terms (`survivors`: from
+    /// [`StageNoise::draw_survivors`]).
+    fn field(&self, n: usize, survivors: &[bool]) -> Noisy<'_, Branch> {
+        self.noise.wrap(n, survivors[n], &self.branches[n])
+    }
+
+    /// Step 0 from the stage input `u0` and its `shortcut` (see [`Scheme::start`]), then noise.
+    pub fn start(&self, shortcut: Tensor<4>, u0: Tensor<4>, survivors: &[bool]) -> History {
+        let mut history = self.scheme.start(shortcut, u0, &self.field(0, survivors));
         history.map_current(|u| self.noise.inject(u));
-        for (i, f) in rest.iter().enumerate() {
-            match (f, &self.scheme.rule) {
-                // RevNet: the scheme needs the two fields separately (not stochastic-depth aware).
-                (Branch::Coupled(c), Rule::Coupled) => {
-                    self.scheme.step_coupled(&mut history, |y| c.f(y), |x| c.g(x))
-                }
-                (Branch::Pair(p), Rule::Fractal(_)) => {
-                    self.scheme.step_fractal(i + 1, &mut history, |x| p.f1(x), |z| p.f2(z))
-                }
-                _ => self.scheme.step(i + 1, &mut history, |u| field(i + 1, f, u)),
-            }
+        history
+    }
+
+    /// Steps n ∈ `range` (n ≥ 1) of the stage from `history`: the stage's stepping loop.
+    pub fn steps(&self, mut history: History, range: Range<usize>, survivors: &[bool]) -> History {
+        for n in range {
+            self.scheme.step_field(n, &mut history, &self.field(n, survivors));
             history.map_current(|u| self.noise.inject(u));
         }
-        history.into_current()
+        history
     }
-}
 
-impl Stage {
-    /// Whether every step after the first is an exactly invertible coupled (RevNet) step.
+    /// Step n ≥ 1 alone from the state `u` (for a one-step rule), every block surviving.
+    pub fn step_from(&self, n: usize, u: Tensor<4>) -> Tensor<4> {
+        let all = vec![true; self.branches.len()];
+        let history = History::new(u, self.scheme.history_len());
+        self.steps(history, n..n + 1, &all).into_current()
+    }
+
+    /// Whether every step after the first is exactly invertible (a RevNet stage).
     pub fn invertible(&self) -> bool {
-        matches!(self.scheme.rule, Rule::Coupled)
-            && self.branches.iter().skip(1).all(|b| matches!(b, Branch::Coupled(_)))
+        self.scheme.invertible()
+    }
+
+    /// u_n from u_{n+1} for step n ≥ 1 of an invertible stage (evaluation: every block runs).
+    pub fn invert_step(&self, n: usize, next: Tensor<4>) -> Option<Tensor<4>> {
+        let all = vec![true; self.branches.len()];
+        self.scheme.inverse(n, next, &self.field(n, &all))
     }
 
     /// The stage input's image after the first (non-reversible) step, reconstructed from the
-    /// stage output by inverting every coupled step: exact for a RevNet stage in evaluation
-    /// mode. `None` when the stage is not a coupled (RevNet) stage.
+    /// stage output by inverting every later step: exact for a RevNet stage in evaluation mode.
+    /// `None` when the stage's steps are not invertible.
     pub fn invert_coupled_steps(&self, output: Tensor<4>) -> Option<Tensor<4>> {
         if !self.invertible() {
             return None;
         }
-        let mut u = output;
-        for branch in self.branches.iter().skip(1).rev() {
-            let Branch::Coupled(c) = branch else { return None };
-            u = crate::scheme::coupled::coupled_inverse(u, |y| c.f(y), |x| c.g(x));
-        }
-        Some(u)
+        (1..self.branches.len()).rev().try_fold(output, |u, n| self.invert_step(n, u))
     }
 }

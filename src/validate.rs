@@ -69,6 +69,14 @@ impl TrainConfig {
             }
         }
         check(
+            !self.reversible || self.model.noise == NoiseConfig::None,
+            "reversible",
+            self.reversible,
+            "reversible training recomputes each block from the inverse of its output, which needs \
+             deterministic steps: drop model.noise (a dropped block would be drawn again, and \
+             injected noise cannot be inverted)",
+        )?;
+        check(
             self.data.normalization != Normalization::OfficialCifar || self.model.in_channels == 3,
             "data.normalization",
             self.data.normalization,

@@ -2,7 +2,7 @@
 
 use crate::net::{NetConfig, StemKind};
 use crate::nn::BranchKind;
-use crate::scheme::SchemeConfig;
+use crate::scheme::{Multistep, SchemeConfig};
 
 /// One registered architecture.
 pub struct ModelEntry {
@@ -158,7 +158,7 @@ fn resnet20_with(name: &str, scheme: SchemeConfig) -> NetConfig {
     NetConfig { name: name.to_string(), scheme, ..cifar(20, SchemeConfig::ForwardEuler) }
 }
 
-fn scheme_variants() -> [ModelEntry; 6] {
+fn scheme_variants() -> [ModelEntry; 7] {
     [
         ModelEntry {
             name: "ab2-resnet20",
@@ -169,6 +169,11 @@ fn scheme_variants() -> [ModelEntry; 6] {
             name: "leapfrog-resnet20",
             doc: "ResNet-20 body, leapfrog/midpoint of Chang et al.: u_{n-1} + 2 f_n",
             build: || resnet20_with("leapfrog-resnet20", SchemeConfig::leapfrog()),
+        },
+        ModelEntry {
+            name: "nystrom3-resnet20",
+            doc: "ResNet-20 body, explicit Nystrom 3: u_{n-1} + (7 f_n - 2 f_{n-1} + f_{n-2})/3",
+            build: || resnet20_with("nystrom3-resnet20", SchemeConfig::Multistep(Multistep::nystrom3())),
         },
         ModelEntry {
             name: "rk2-resnet20",

@@ -10,6 +10,7 @@ use odenet::analysis::{self, coefficients};
 use odenet::report::plot;
 use odenet::train::checkpoint::{self, TrainState};
 use odenet::train::{EpochMetrics, TrainConfig};
+use odenet::scheme::Scheme;
 use odenet::{NetConfig, SchemeConfig};
 use serde_json::Value;
 use std::fs;
@@ -54,7 +55,7 @@ fn checkpoint_with_k(dir: &Path, model: &NetConfig, k: &[Vec<Vec<f32>>]) {
         let (steps, width) = (rows.len(), rows[0].len());
         let flat: Vec<f32> = rows.concat();
         let t = Tensor::<2>::from_data(TensorData::new(flat, [steps, width]), &device);
-        stage.scheme.lm_k = Some(Param::from_tensor(t));
+        stage.scheme = Scheme::from_lm_k(Param::from_tensor(t));
     }
     let state = TrainState { epochs_done: 1, best_test_acc: 0.5, best_epoch: 1 };
     checkpoint::save(dir, "best", &net, None, &state).expect("checkpoint written");
@@ -231,6 +232,7 @@ fn metrics_line(
         images_per_sec: ips,
         data_wait_fraction: 0.01,
         k,
+        learned: Vec::new(),
     }
 }
 

@@ -58,7 +58,7 @@ fn bad_input_fails_cleanly() {
     assert_clean_failure(&["train", "--data", "cifar10", "--data-dir", "/nonexistent/cifar"], "/nonexistent/cifar");
     assert_clean_failure(&["eval", "/nonexistent/run"], "run folder");
     assert_clean_failure(&["train", "--stochastic-depth", "1.5"], "survival probability");
-    assert_clean_failure(&["train", "--noise", "pink"], "unknown --noise 'pink'");
+    assert_clean_failure(&["train", "--noise", "pink"], "invalid value 'pink' for '--noise");
     // Nonsense values are rejected before anything is made, naming field, value and rule.
     assert_clean_failure(&["train", "--lr", "NaN"], "optim.lr = NaN: must be a finite number > 0");
     assert_clean_failure(&["train", "--lr=-1"], "optim.lr = -1.0");

@@ -20,7 +20,7 @@ fn one_step(config: &TrainConfig) -> (Vec<f32>, Vec<f32>) {
     let y = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 0], [4]), &device);
     let loss = CrossEntropyLossConfig::new().init(&device).forward(model.forward(x), y);
     let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-    let k = |m: &odenet::Net| m.k_values().into_iter().flat_map(|(_, _, k)| k).collect::<Vec<f32>>();
+    let k = |m: &odenet::Net| m.learned().into_iter().flat_map(|l| l.values).collect::<Vec<f32>>();
     let before = k(&model);
     decay_k_toward_one(config, &model, &mut grads);
     let model = optimizer(config).step(config.optim.lr, model, grads);

@@ -84,7 +84,7 @@ fn the_official_pt_imports_with_the_official_logits_and_k_equal_one_minus_ks() {
     }
     expected.sort();
     assert_eq!(unused_names(&imported), expected);
-    assert_eq!(imported.model.k_values().len(), 6, "two LM steps per stage");
+    assert_eq!(imported.model.learned().len(), 6, "two LM steps per stage");
 }
 
 /// An official model written by `make_official_fixture.py --model NAME --out DIR` imports with
@@ -96,8 +96,9 @@ fn check_official(dir: &Path, name: &str) {
     assert_close(&format!("{name} logits"), &logits_of(&imported.model, &reference), &reference["logits_lm"].1);
     let ks = &reference["ks"].1;
     let per_stage = ks.len() / 3;
-    for (stage, n, values) in imported.model.k_values() {
-        assert_eq!(values, vec![1.0 - ks[per_stage * stage + n]], "{name}: stage {stage} step {n}");
+    for k in imported.model.learned() {
+        let (stage, n) = (k.stage, k.step);
+        assert_eq!(k.values, vec![1.0 - ks[per_stage * stage + n]], "{name}: stage {stage} step {n}");
     }
     eprintln!("{name}: logits and k_n match the official code");
 }

@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 use odenet::nn::BranchKind;
-use odenet::scheme::{Complex, History, Multistep, SchemeConfig, SchemeError, Tableau};
+use odenet::scheme::{Complex, History, Multistep, Scheme, SchemeConfig, SchemeError, Tableau};
 use odenet::{NetConfig, params};
 use std::cell::Cell;
 
@@ -231,7 +231,8 @@ fn trainable_multistep_learns_per_step_deviations_starting_at_the_rule() {
     let fixed = tiny(SchemeConfig::ab3(), &d);
     let trainable = tiny(SchemeConfig::Multistep(Multistep::ab3().trainable()), &d);
     // AB3 over 4 blocks: step 0 Euler, step 1 AB2 start-up, steps 2 and 3 learn [2, 3] + [2, 3].
-    let a = trainable.stages[0].scheme.ms_a.as_ref().expect("δa");
+    let Scheme::Multistep(ms) = &trainable.stages[0].scheme else { panic!("a multistep scheme") };
+    let a = ms.ms_a.as_ref().expect("δa");
     assert_eq!(a.dims(), [2, 3]);
     let extra = params::count_trainable(&trainable) - params::count_trainable(&fixed);
     assert_eq!(extra, 2 * 2 * 2 * 3, "two stages × (δa + δb) × [2, 3]");
@@ -242,7 +243,8 @@ fn trainable_multistep_learns_per_step_deviations_starting_at_the_rule() {
     let logits = trainable.forward(x.clone());
     let grads = logits.clone().sum().backward();
     for stage in &trainable.stages {
-        for p in [&stage.scheme.ms_a, &stage.scheme.ms_b] {
+        let Scheme::Multistep(ms) = &stage.scheme else { panic!("a multistep scheme") };
+        for p in [&ms.ms_a, &ms.ms_b] {
             let g = p.as_ref().expect("param").val().grad(&grads).expect("gradient");
             let g: Vec<f32> = g.into_data().try_into_vec_as().expect("f32");
             assert!(g.iter().any(|v| *v != 0.0), "{g:?}");

@@ -3,7 +3,8 @@
 //! The branch is a fixed linear map f(u) = h·A·u and the loop is the network's own: step 0 is
 //! forward Euler (as a stage's projection step) or, where a rule's order exceeds 2 and so needs a
 //! starting value accurate to O(h^p), the exact u(h); steps n ≥ 1 are `Scheme::step` on a
-//! `History`.
+//! `History`. Every scheme of the model registry is measured too (`every_registered_scheme…`),
+//! so a newly registered scheme is checked without a new test.
 //! Integrating u' = A·u from 0 to T = 1 with N = 16 … 128 steps (h = 1/N), the error against the
 //! closed-form exp(A·T)·u_0 must fall like h^p: the least-squares slope of log(error) against
 //! log(h) is asserted within ±0.3 of the nominal order p. Two problems: the rotation
@@ -14,7 +15,9 @@
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
-use odenet::scheme::{History, Multistep, Scheme, SchemeConfig, Tableau};
+use odenet::nn::BranchKind;
+use odenet::scheme::{Field, History, Multistep, Scheme, SchemeConfig, Tableau};
+use odenet::zoo;
 use std::sync::Once;
 
 const T: f64 = 1.0;
@@ -55,6 +58,38 @@ impl Problem {
     }
 }
 
+/// h·A·u as a block's field: one part, or the two parts a RevNet block (F(y) = h·y, G(x) = −h·x
+/// on the channel halves: the rotation) or a FractalNet block (f1 = f, f2 = f/2: Heun) steps.
+#[derive(Clone, Copy)]
+struct Linear {
+    p: Problem,
+    h: f64,
+    branch: BranchKind,
+}
+
+impl Field for Linear {
+    fn eval(&self, u: Tensor<4>) -> Tensor<4> {
+        self.p.f(u, self.h)
+    }
+
+    fn parts(&self) -> usize {
+        match self.branch {
+            BranchKind::Coupled | BranchKind::Pair => 2,
+            _ => 1,
+        }
+    }
+
+    fn part(&self, i: usize, u: Tensor<4>) -> Tensor<4> {
+        match (self.branch, i) {
+            (BranchKind::Coupled, 0) => u.mul_scalar(self.h),
+            (BranchKind::Coupled, _) => u.mul_scalar(-self.h),
+            (BranchKind::Pair, 0) => self.eval(u),
+            (BranchKind::Pair, _) => self.eval(u).mul_scalar(0.5),
+            _ => self.eval(u),
+        }
+    }
+}
+
 fn state(v: [f64; 2], d: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(v.to_vec(), [1, 2, 1, 1]), d)
 }
@@ -66,20 +101,21 @@ enum Start {
     Exact,
 }
 
-/// |u_N − u(T)| after N steps; `time_scale` r compares with the rescaled ODE r·u̇ = A·u.
-fn error(scheme: &Scheme, p: Problem, n: usize, start: Start, time_scale: f64) -> f64 {
+/// |u_N − u(T)| after N steps; `time_scale` r compares with the rescaled ODE r·u̇ = A·u; the
+/// field is split as `branch` splits it.
+fn error_with(scheme: &Scheme, p: Problem, n: usize, start: Start, time_scale: f64, branch: BranchKind) -> f64 {
     let d = device();
     let h = T / n as f64;
-    let f = |u: Tensor<4>| p.f(u, h);
+    let f = Linear { p, h, branch };
     let u0 = state(U0, &d);
     let mut history = History::new(u0.clone(), scheme.history_len());
     let u1 = match start {
-        Start::Euler => u0.clone() + f(u0.clone()),
+        Start::Euler => u0.clone() + f.eval(u0.clone()),
         Start::Exact => state(p.exact(h / time_scale), &d),
     };
-    history.push(f(u0), u1);
+    history.push(f.eval(u0), u1);
     for step in 1..n {
-        scheme.step(step, &mut history, f);
+        scheme.step_field(step, &mut history, &f);
     }
     let got: Vec<f64> = history.into_current().into_data().try_into_vec_as().expect("f64");
     let want = p.exact(T / time_scale);
@@ -88,7 +124,18 @@ fn error(scheme: &Scheme, p: Problem, n: usize, start: Start, time_scale: f64) -
 
 /// Least-squares slope of log(error) against log(h) over `STEPS`, and the errors.
 fn observed_order(scheme: &Scheme, p: Problem, start: Start, time_scale: f64) -> (f64, Vec<f64>) {
-    let errors: Vec<f64> = STEPS.iter().map(|&n| error(scheme, p, n, start, time_scale)).collect();
+    observed_order_with(scheme, p, start, time_scale, BranchKind::Basic)
+}
+
+fn observed_order_with(
+    scheme: &Scheme,
+    p: Problem,
+    start: Start,
+    time_scale: f64,
+    branch: BranchKind,
+) -> (f64, Vec<f64>) {
+    let errors: Vec<f64> =
+        STEPS.iter().map(|&n| error_with(scheme, p, n, start, time_scale, branch)).collect();
     let xs: Vec<f64> = STEPS.iter().map(|&n| (T / n as f64).ln()).collect();
     let ys: Vec<f64> = errors.iter().map(|e| e.ln()).collect();
     let (mx, my) = (xs.iter().sum::<f64>() / 4.0, ys.iter().sum::<f64>() / 4.0);
@@ -178,4 +225,47 @@ fn lm_with_k_zero_is_euler_and_otherwise_solves_the_rescaled_ode() {
         println!("LM k = -0.3 vs u' = Au        {p:?}: observed order {order:.3} ({})", sci(&errors));
         assert!(order.abs() < 0.3 && errors[3] > 0.05, "{p:?}: {order:.3} {errors:?}");
     }
+}
+
+/// Every distinct scheme of the registry, behind the network's Euler start: the observed order
+/// lies between the scheme's nominal order p from its own report capped at 2 by that start (see
+/// `classical_rk4_is_fourth_order`) and p itself, against the ODE it is consistent with (LM with k fixed at
+/// the middle of its initial range solves (1 + k) u̇ = A u). RevNet's coupled step is checked on
+/// the rotation, the one problem of the two that is a coupled system ẋ = F(y), ẏ = G(x).
+#[test]
+fn every_registered_scheme_has_its_nominal_order() {
+    let mut seen: Vec<SchemeConfig> = Vec::new();
+    for entry in zoo::models() {
+        let config = (entry.build)();
+        let scheme = match config.scheme {
+            SchemeConfig::LinearTwoStep { k_init: [lo, hi], .. } => {
+                let k = 0.5 * (lo + hi);
+                SchemeConfig::LinearTwoStep { k_init: [k, k], per_channel: false }
+            }
+            other => other,
+        };
+        if seen.contains(&scheme) {
+            continue;
+        }
+        seen.push(scheme.clone());
+        let report = scheme.report();
+        let (nominal, ceiling) = (report.order.min(2) as f64, report.order as f64);
+        let time_scale = report.time_rescaling.unwrap_or(1.0);
+        let problems: &[Problem] = match config.branch {
+            BranchKind::Coupled => &[Problem::Rotation],
+            _ => &[Problem::Rotation, Problem::Decay],
+        };
+        for &p in problems {
+            let built = build(scheme.clone());
+            let (order, errors) = observed_order_with(&built, p, Start::Euler, time_scale, config.branch);
+            let name = entry.name;
+            println!("{name:<24} {p:?}: observed order {order:.3}, nominal {nominal}…{ceiling} ({})", sci(&errors));
+            assert!(
+                order >= nominal - 0.3 && order <= ceiling + 0.3,
+                "{name} ({}) {p:?}: order {order:.3}, want {nominal} … {ceiling}",
+                scheme.describe()
+            );
+        }
+    }
+    assert!(seen.len() >= 8, "the registry's schemes: {seen:?}");
 }

@@ -35,7 +35,7 @@ fn assert_close(got: &[f32], want: &[f32], tol: f32) {
 fn forward_euler_adds_the_branch_output() {
     let d = Device::flex();
     let scheme = SchemeConfig::ForwardEuler.init(3, 2, &d);
-    assert!(scheme.lm_k.is_none(), "Euler has no parameters");
+    assert!(scheme.lm_k().is_none(), "Euler has no parameters");
     let u = t4(&[1.0, 2.0, 3.0, 4.0], [1, 2, 1, 2], &d);
     let prev = t4(&[9.0, 9.0, 9.0, 9.0], [1, 2, 1, 2], &d);
     let fu = t4(&[0.5, -1.0, 0.25, 2.0], [1, 2, 1, 2], &d);
@@ -76,12 +76,12 @@ fn lm_init_draws_k_in_the_paper_range_one_per_step() {
     let d = Device::flex();
     d.seed(7);
     let scheme = SchemeConfig::lm_paper().init(9, 16, &d);
-    let k = scheme.lm_k.expect("LM has k");
+    let k = scheme.lm_k().expect("LM has k");
     assert_eq!(k.dims(), [8, 1], "a stage of 9 blocks takes 8 two-step updates");
     let v: Vec<f32> = k.val().into_data().try_to_vec::<f32>().expect("f32");
     assert!(v.iter().all(|&x| (-0.1..=0.0).contains(&x)), "k ~ U[-0.1, 0]: {v:?}");
     let per_channel = SchemeConfig::LinearTwoStep { k_init: [-0.1, 0.0], per_channel: true };
-    assert_eq!(per_channel.init(9, 16, &d).lm_k.expect("k").dims(), [8, 16]);
+    assert_eq!(per_channel.init(9, 16, &d).lm_k().expect("k").dims(), [8, 16]);
 }
 
 
@@ -94,4 +94,59 @@ fn stage_starts_with_an_euler_step_through_the_projection() {
     assert_eq!(p.conv.weight.dims(), [8, 4, 1, 1]);
     let out = net.forward_features(Tensor::zeros([2, 1, 8, 8], &d));
     assert_eq!(out.dims(), [2, 8, 4, 4]);
+}
+
+/// Stochastic depth wraps the field once, so it reaches the two-field rules too: a dropped
+/// RevNet block is the identity and a dropped FractalNet block with (k1, k2, k3) = (½, ½, 1)
+/// keeps the state, while a surviving block moves it.
+#[test]
+fn a_dropped_block_applies_every_rule_with_f_zero() {
+    use odenet::nn::{BranchConfig, BranchKind};
+    use odenet::scheme::noise::{DropScaling, NoiseConfig, StageNoise};
+    let d = Device::flex();
+    d.seed(2);
+    let sd = NoiseConfig::StochasticDepth { p_last: 0.5, scaling: DropScaling::Inverted, indexing: Default::default() };
+    let noise = StageNoise::new(&sd, 0, 2, 2);
+    let u = Tensor::<4>::random([1, 4, 3, 3], burn::tensor::Distribution::Default, &d);
+    let cases = [
+        (BranchKind::Coupled, SchemeConfig::CoupledEuler),
+        (BranchKind::Pair, SchemeConfig::FractalRk2 { k: [0.5, 0.5, 1.0], trainable: false }),
+    ];
+    for (kind, config) in cases {
+        let branch = BranchConfig { kind, in_channels: 4, width: 4, stride: 1 }.init(&d);
+        let scheme = config.init(2, 4, &d);
+        let run = |survive: bool| {
+            let mut history = History::new(u.clone(), scheme.history_len());
+            scheme.step_field(1, &mut history, &noise.wrap(1, survive, &branch));
+            values(history.into_current())
+        };
+        assert_close(&run(false), &values(u.clone()), 1e-6);
+        let moved = run(true).iter().zip(values(u.clone())).any(|(a, b)| (a - b).abs() > 1e-3);
+        assert!(moved, "{kind:?}: a surviving block changes the state");
+    }
+}
+
+/// A rule that needs two sub-fields refuses a one-field block instead of silently stepping Euler.
+#[test]
+#[should_panic(expected = "needs a block with two sub-fields")]
+fn a_branch_that_does_not_fit_its_rule_is_an_error() {
+    let d = Device::flex();
+    let scheme = SchemeConfig::CoupledEuler.init(2, 2, &d);
+    let mut history = History::new(t4(&[1.0, 2.0], [1, 2, 1, 1], &d), 1);
+    scheme.step(1, &mut history, |u| u);
+}
+
+/// Every learned coefficient is one typed row: which, stage, step and global block.
+#[test]
+fn learned_coefficients_carry_their_position() {
+    use odenet::scheme::Coefficient;
+    let d = Device::flex();
+    let lm = tiny_lm(&d).learned();
+    let at: Vec<(usize, usize, usize)> = lm.iter().map(|l| (l.stage, l.step, l.block)).collect();
+    // Two stages of three blocks: steps 1, 2 of each, blocks 2, 3 and 5, 6 (1-based).
+    assert_eq!(at, [(0, 1, 2), (0, 2, 3), (1, 1, 5), (1, 2, 6)]);
+    assert!(lm.iter().all(|l| l.coefficient == Coefficient::LmK && l.values.len() == 1));
+    let fractal = odenet::zoo::create("fractal-resnet20", 3, 10).expect("registered").init(&d).learned();
+    assert_eq!(fractal.len(), 3 * 2, "three stages of three blocks");
+    assert!(fractal.iter().all(|l| l.coefficient == Coefficient::FractalK && l.values == [0.5, 0.5, 1.0]));
 }

@@ -140,6 +140,15 @@ const CASES: &[(Edit, &str, &str, &str)] = &[
     ),
     (|c| c.model.noise = NoiseConfig::Gaussian { sigma: f64::NAN }, "model.noise.sigma", "NaN", "> 0"),
     (|c| c.model.noise = NoiseConfig::Uniform { sigma: 0.0 }, "model.noise.sigma", "0.0", "> 0"),
+    (
+        |c| {
+            c.reversible = true;
+            c.model.noise = NoiseConfig::Gaussian { sigma: 0.1 };
+        },
+        "reversible",
+        "true",
+        "deterministic steps",
+    ),
 ];
 
 #[test]

@@ -78,7 +78,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let net = checkpoint::load_model(model.init(&device), &weights).with_context(|| {
         format!("loading {} with the model of {}", weights.display(), config_path.display())
     })?;
-    let result = analysis::analyse(model, &net.k_values())?;
+    let result = analysis::analyse(model, &net.learned())?;
     println!("weights: {}", weights.display());
     print!("{}", analysis::render_table(&result));
 

@@ -18,6 +18,24 @@ enum KInit {
 use odenet::zoo;
 use std::path::PathBuf;
 
+/// `--schedule`: the kind of [`Schedule`] (a step schedule's milestones come from `--milestones`
+/// or the preset).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ScheduleKind {
+    Step,
+    Cosine,
+    Constant,
+}
+
+/// `--noise`: the distribution of the noise injected after every block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum NoiseKind {
+    /// N(0, σ²).
+    Gaussian,
+    /// U(0, σ), as in the official code.
+    Uniform,
+}
+
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Architecture from the registry (see `odenet models`).
@@ -43,8 +61,8 @@ pub struct TrainArgs {
     #[arg(long)]
     epochs: Option<usize>,
     /// Learning-rate schedule (overrides the preset): step, cosine or constant.
-    #[arg(long)]
-    schedule: Option<String>,
+    #[arg(long, value_enum)]
+    schedule: Option<ScheduleKind>,
     /// Epochs at which a step schedule divides the learning rate by 10, e.g. 80,120.
     #[arg(long, value_delimiter = ',')]
     milestones: Option<Vec<usize>>,
@@ -75,15 +93,15 @@ pub struct TrainArgs {
     /// How stochastic depth keeps E[update] deterministic: at-test (paper, Huang et al.: scale
     /// f by p at test time) or inverted (official code: divide f by p in training). Default:
     /// inverted with --preset official, else at-test.
-    #[arg(long)]
-    drop_scaling: Option<String>,
+    #[arg(long, value_enum)]
+    drop_scaling: Option<DropScaling>,
     /// Stochastic-depth survival indexing: huang (p_l = 1 − (l/L)(1 − p_L), l = 1 … L) or
     /// official (i/(L − 1), i = 0 … L − 1). Default: official with --preset official.
     #[arg(long, value_enum)]
     sd_indexing: Option<SurvivalIndexing>,
     /// Inject noise after every block in training: gaussian or uniform (official code: U(0, σ)).
-    #[arg(long)]
-    noise: Option<String>,
+    #[arg(long, value_enum)]
+    noise: Option<NoiseKind>,
     /// RevNet models: recompute coupled stages in the backward pass instead of storing their
     /// activations (memory that does not grow with depth, at the cost of extra compute).
     #[arg(long)]
@@ -131,15 +149,10 @@ pub struct TrainArgs {
 
 /// The stochastic term asked for by `--stochastic-depth`, `--noise` or the preset.
 fn noise_config(args: &TrainArgs, blocks: usize) -> anyhow::Result<NoiseConfig> {
-    let scaling = match args.drop_scaling.as_deref() {
-        None => args.preset.drop_scaling(),
-        Some("at-test") => DropScaling::AtTest,
-        Some("inverted") => DropScaling::Inverted,
-        Some(other) => anyhow::bail!("unknown --drop-scaling '{other}': use at-test or inverted"),
-    };
+    let scaling = args.drop_scaling.unwrap_or(args.preset.drop_scaling());
     let indexing = args.sd_indexing.unwrap_or(args.preset.sd_indexing());
     let sigma = args.noise_sigma;
-    match (args.stochastic_depth.or(args.preset.p_last(blocks)), args.noise.as_deref()) {
+    match (args.stochastic_depth.or(args.preset.p_last(blocks)), args.noise) {
         (Some(_), Some(_)) => anyhow::bail!("choose either --stochastic-depth or --noise"),
         (Some(p), None) if !(p > 0.0 && p <= 1.0) => {
             anyhow::bail!("--stochastic-depth must be a survival probability in (0, 1], got {p}")
@@ -148,9 +161,8 @@ fn noise_config(args: &TrainArgs, blocks: usize) -> anyhow::Result<NoiseConfig> 
         (None, Some(_)) if !(sigma.is_finite() && sigma > 0.0) => {
             anyhow::bail!("--noise-sigma must be positive, got {sigma}")
         }
-        (None, Some("gaussian")) => Ok(NoiseConfig::Gaussian { sigma }),
-        (None, Some("uniform")) => Ok(NoiseConfig::Uniform { sigma }),
-        (None, Some(other)) => anyhow::bail!("unknown --noise '{other}': use gaussian or uniform"),
+        (None, Some(NoiseKind::Gaussian)) => Ok(NoiseConfig::Gaussian { sigma }),
+        (None, Some(NoiseKind::Uniform)) => Ok(NoiseConfig::Uniform { sigma }),
         (None, None) => Ok(NoiseConfig::None),
     }
 }
@@ -192,11 +204,10 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     if let Some(m) = &args.milestones {
         schedule = Schedule::Step { milestones: m.clone(), gamma: 0.1 };
     }
-    match args.schedule.as_deref() {
-        None | Some("step") => {}
-        Some("cosine") => schedule = Schedule::Cosine,
-        Some("constant") => schedule = Schedule::Constant,
-        Some(other) => anyhow::bail!("unknown schedule '{other}': use step, cosine or constant"),
+    match args.schedule {
+        None | Some(ScheduleKind::Step) => {}
+        Some(ScheduleKind::Cosine) => schedule = Schedule::Cosine,
+        Some(ScheduleKind::Constant) => schedule = Schedule::Constant,
     }
     optim.lr = args.lr.unwrap_or(optim.lr);
     optim.weight_decay = args.weight_decay.unwrap_or(optim.weight_decay);
@@ -252,11 +263,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         summary.run_dir.display()
     );
     if !summary.k.is_empty() {
-        println!("learned k_n (paper convention), by stage and step:");
-        for (stage, step, k) in &summary.k {
-            let shown: Vec<String> = k.iter().take(4).map(|v| format!("{v:+.4}")).collect();
-            let more = if k.len() > 4 { format!(" … ({} channels)", k.len()) } else { String::new() };
-            println!("  stage {stage} step {step}: {}{more}", shown.join(" "));
+        println!("learned k_n (paper convention) and other learned coefficients, by stage and step:");
+        for l in &summary.k {
+            let shown: Vec<String> = l.values.iter().take(4).map(|v| format!("{v:+.4}")).collect();
+            let n = l.values.len();
+            let more = if n > 4 { format!(" … ({n} values)") } else { String::new() };
+            let (stage, step, what) = (l.stage, l.step, l.coefficient.field());
+            println!("  stage {stage} step {step} {what}: {}{more}", shown.join(" "));
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! Residual branches f(u): the pre-activation basic and bottleneck blocks of He et al. (2016).
 
 use super::BnReluConv;
+use crate::scheme::Field;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
@@ -208,6 +209,31 @@ impl Branch {
             Self::Coupled(b) => b.forward(u),
             Self::Pair(p) => p.f2.forward(p.f1.forward(u)),
             Self::Bottleneck(b) => b.c.forward(b.b.forward(b.a.forward(u))),
+        }
+    }
+}
+
+/// A branch is the vector field of its block; RevNet's and FractalNet's branches have two parts,
+/// (F, G) on the channel halves and (f1, f2), for the rules that step them separately.
+impl Field for Branch {
+    fn eval(&self, u: Tensor<4>) -> Tensor<4> {
+        self.forward(u)
+    }
+
+    fn parts(&self) -> usize {
+        match self {
+            Self::Coupled(_) | Self::Pair(_) => 2,
+            _ => 1,
+        }
+    }
+
+    fn part(&self, i: usize, u: Tensor<4>) -> Tensor<4> {
+        match (self, i) {
+            (Self::Coupled(c), 0) => c.f(u),
+            (Self::Coupled(c), _) => c.g(u),
+            (Self::Pair(p), 0) => p.f1(u),
+            (Self::Pair(p), _) => p.f2(u),
+            _ => self.forward(u),
         }
     }
 }

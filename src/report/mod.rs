@@ -2,13 +2,14 @@
 //! them: learning curves, learned k_n by block, test error against model size, and a table.
 //!
 //! A run folder holds `config.json` ([`TrainConfig`]), `metrics.jsonl` (one [`EpochMetrics`] per
-//! line), `k.json` (the final k_n as `[(stage, step, values)]`) and the checkpoints.
+//! line), `k.json` (the final k_n as `[(stage, step, values)]`, read as [`Learned`] rows) and
+//! the checkpoints.
 
 pub mod plot;
 pub mod table;
 
 use crate::analysis::{self, Analysis};
-use crate::scheme::SchemeConfig;
+use crate::scheme::{KRow, Learned, SchemeConfig};
 use crate::train::{EpochMetrics, TrainConfig};
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
@@ -23,8 +24,8 @@ pub struct Run {
     pub config: TrainConfig,
     /// One entry per epoch, in epoch order (a repeated epoch keeps its last line).
     pub metrics: Vec<EpochMetrics>,
-    /// Final k_n as (stage, step, values); empty for Euler networks.
-    pub k: Vec<(usize, usize, Vec<f32>)>,
+    /// Final learned k_n; empty for Euler networks.
+    pub k: Vec<Learned>,
     /// Trainable parameters of the model.
     pub params: usize,
 }
@@ -113,11 +114,12 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochMetrics>> {
     Ok(by_epoch.into_values().collect())
 }
 
-/// Reads `k.json`: `[(stage, step, values)]`.
-pub fn read_k(path: &Path) -> Result<Vec<(usize, usize, Vec<f32>)>> {
+/// Reads `k.json` (`[(stage, step, values)]`) of a model with these stage `depths`.
+pub fn read_k(path: &Path, depths: &[usize]) -> Result<Vec<Learned>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a list of (stage, step, k values)", path.display()))
+    let rows: Vec<KRow> = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a list of (stage, step, k values)", path.display()))?;
+    Ok(Learned::from_k_json(rows, depths))
 }
 
 /// Trainable parameters of a model configuration (builds it once on the CPU).
@@ -151,12 +153,16 @@ pub fn load_run(dir: &Path) -> Result<Loaded> {
     let k_path = dir.join("k.json");
     let steps = analysis::lm_steps(&config.model);
     let k = if k_path.exists() {
-        read_k(&k_path)?
+        read_k(&k_path, &config.model.depths)?
     } else {
-        // An unfinished run: the k of its last epoch.
-        let last = &metrics[metrics.len() - 1].k;
-        if last.len() == steps.len() {
-            steps.iter().zip(last).map(|(p, k)| (p.stage, p.step, k.clone())).collect()
+        // An unfinished run: the k of its last epoch (positions recorded since `learned` was
+        // added to metrics.jsonl, else those of the model's LM steps).
+        let last = &metrics[metrics.len() - 1];
+        if !last.learned.is_empty() {
+            last.learned.clone()
+        } else if last.k.len() == steps.len() {
+            let rows = steps.iter().zip(&last.k).map(|(p, k)| (p.stage, p.step, k.clone())).collect();
+            Learned::from_k_json(rows, &config.model.depths)
         } else {
             Vec::new()
         }

@@ -6,7 +6,27 @@
 //! The step is exactly invertible, `y_n = y_{n+1} − G(x_{n+1})`, `x_n = x_{n+1} − F(y_n)`, which
 //! is what lets a reversible network recompute activations instead of storing them.
 
+use super::field::two_parts;
+use super::{Field, History, Step};
 use burn::prelude::*;
+
+/// RevNet's coupled Euler step; no parameters (F and G are the block's two branches).
+#[derive(Module, Debug, Default)]
+pub struct CoupledEuler;
+
+impl Step for CoupledEuler {
+    /// Keeps one state: F(y_n) is not recorded as an f (no multistep rule reads it).
+    fn step<F: Field>(&self, _n: usize, history: &mut History, f: &F) {
+        let [f, g] = two_parts(f, "coupled-euler (RevNet)");
+        let next = coupled_step(history.current().clone(), f, g);
+        history.advance(next);
+    }
+
+    fn inverse<F: Field>(&self, _n: usize, next: Tensor<4>, f: &F) -> Option<Tensor<4>> {
+        let [f, g] = two_parts(f, "coupled-euler (RevNet)");
+        Some(coupled_inverse(next, f, g))
+    }
+}
 
 /// The two channel halves of a state `[batch, C, H, W]` (C even).
 fn halves(u: Tensor<4>) -> (Tensor<4>, Tensor<4>) {

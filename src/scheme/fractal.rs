@@ -3,7 +3,49 @@
 //! branches f1, f2 per block. With `(k1, k2, k3) = (½, ½, 1)` and `f2 = ½ f1 = ½ f` it is Heun's
 //! method `x + ½ f(x) + ½ f(x + f(x))`; learned k's let each block pick its own two-stage rule.
 
+use super::field::two_parts;
+use super::{Coefficient, Field, History, Learned, Step};
+use burn::module::Param;
 use burn::prelude::*;
+
+/// A stage of FractalNet blocks: the fixed (k1, k2, k3), or one learned triple per step.
+#[derive(Module, Debug)]
+pub struct Fractal {
+    /// `[steps, 3]` rows (k1, k2, k3) for steps 1 … blocks − 1 when trainable.
+    pub fractal_k: Option<Param<Tensor<2>>>,
+    #[module(skip)]
+    pub k: [f64; 3],
+}
+
+impl Fractal {
+    /// For a stage of `blocks` blocks; every learned row starts at `k`.
+    pub fn init(k: [f64; 3], trainable: bool, blocks: usize, device: &Device) -> Self {
+        let steps = blocks.saturating_sub(1);
+        let fractal_k = (trainable && steps > 0).then(|| {
+            let rows: Vec<f32> = (0..steps).flat_map(|_| k.map(|v| v as f32)).collect();
+            Param::from_tensor(Tensor::from_data(TensorData::new(rows, [steps, 3]), device))
+        });
+        Self { fractal_k, k }
+    }
+}
+
+impl Step for Fractal {
+    fn step<F: Field>(&self, n: usize, history: &mut History, f: &F) {
+        let x = history.current().clone();
+        let device = x.device();
+        let k = match &self.fractal_k {
+            Some(k) => [0, 1, 2].map(|j| k.val().slice([n - 1..n, j..j + 1]).reshape([1, 1, 1, 1])),
+            None => self.k.map(|v| Tensor::full([1, 1, 1, 1], v, &device)),
+        };
+        let [f1, f2] = two_parts(f, "fractal-rk2 (FractalNet)");
+        let (f_n, next) = fractal_step(&x, k, f1, f2);
+        history.push(f_n, next);
+    }
+
+    fn learned(&self) -> Vec<Learned> {
+        self.fractal_k.as_ref().map(|k| Learned::rows(Coefficient::FractalK, k, 1)).unwrap_or_default()
+    }
+}
 
 /// One FractalNet step with coefficients `k = [k1, k2, k3]` (scalars or `[1, 1, 1, 1]` tensors);
 /// returns (f1(x_n), x_{n+1}).

@@ -15,8 +15,48 @@
 //! fixed point and contracts by |1 − ω (1 − hλ)| per iteration, so ω < 2/(1 + L) converges for
 //! every eigenvalue hλ ∈ [−L, 0]: it reaches the stable backward-Euler step on stiff problems.
 
-use super::SchemeConfig;
+use super::{Field, History, SchemeConfig, Step};
 use burn::prelude::*;
+
+/// Which approximation of the backward-Euler step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ImplicitRule {
+    /// PolyNet's truncated Neumann series of this order ([`poly_step`]).
+    Poly(usize),
+    /// This many fixed-point iterations with relaxation ω ([`damped_step`]).
+    FixedPoint(usize, f64),
+}
+
+/// A stage stepped by an approximate backward-Euler rule; no parameters (F is the block's branch,
+/// evaluated several times with shared weights).
+#[derive(Module, Debug)]
+pub struct Implicit {
+    #[module(skip)]
+    pub rule: ImplicitRule,
+}
+
+impl Implicit {
+    /// PolyNet's block of this order (at least one evaluation of F: order 0 would drop it).
+    pub fn poly(order: usize) -> Self {
+        Self { rule: ImplicitRule::Poly(order.max(1)) }
+    }
+
+    /// Backward Euler by `iterations` (at least 1) fixed-point iterations with relaxation ω.
+    pub fn fixed_point(iterations: usize, relaxation: f64) -> Self {
+        Self { rule: ImplicitRule::FixedPoint(iterations.max(1), relaxation) }
+    }
+}
+
+impl Step for Implicit {
+    fn step<F: Field>(&self, _n: usize, history: &mut History, f: &F) {
+        let f = |u| f.eval(u);
+        let (f_n, next) = match self.rule {
+            ImplicitRule::Poly(order) => poly_step(history.current(), order, f),
+            ImplicitRule::FixedPoint(m, w) => damped_step(history.current(), m, w, f),
+        };
+        history.push(f_n, next);
+    }
+}
 
 impl SchemeConfig {
     /// PolyNet's poly block u + F(u) + F(F(u)).

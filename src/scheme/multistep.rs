@@ -17,8 +17,10 @@
 //! of a p-th order rule need error O(Δt^p), so behind the Euler first step a rule of order p ≥ 3
 //! is globally of order 2 (measured in `tests/scheme_order.rs`).
 
-use super::SchemeError;
 use super::stability::{self, SchemeReport};
+use super::{Coefficient, Field, History, Learned, SchemeError, Step};
+use burn::module::Param;
+use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Largest number of steps s accepted from a configuration.
@@ -135,9 +137,16 @@ impl Multistep {
         Self::known(vec![0.0, 1.0], vec![2.0, 0.0])
     }
 
+    /// Explicit Nyström of order 3 (Hairer, Nørsett, Wanner, *Solving ODEs I*, §III.1):
+    /// `u_{n+1} = u_{n−1} + (7 f_n − 2 f_{n−1} + f_{n−2}) / 3`. Roots of ρ: 0 and ±1 (zero-stable,
+    /// weakly: like leapfrog, the Nyström rule of order 2).
+    pub fn nystrom3() -> Self {
+        Self::known(vec![0.0, 1.0, 0.0], vec![7.0 / 3.0, -2.0 / 3.0, 1.0 / 3.0])
+    }
+
     /// The LM rule of Lu et al. with a fixed k: `u_{n+1} = (1 − k) u_n + k u_{n−1} + f_n`
     /// (a = [1 − k, k], b = [1, 0]). Zero-stable iff −1 < k ≤ 1; consistent with (1 + k)u̇ = f.
-    /// The trainable, per-block k of the paper is [`super::SchemeConfig::LinearTwoStep`].
+    /// The trainable, per-block k of the paper is [`super::two_step`].
     pub fn lm(k: f64) -> Result<Self, SchemeError> {
         Self::new(vec![1.0 - k, k], vec![1.0, 0.0], false)
     }
@@ -176,6 +185,11 @@ impl Multistep {
         }
     }
 
+    /// The first step n of a stage that sees all s past states (step 0 is the Euler start).
+    pub fn first_full_step(&self) -> usize {
+        self.steps().saturating_sub(1).max(1)
+    }
+
     /// Consistency, zero-stability, order and the roots of ρ (of the configured coefficients).
     pub fn report(&self) -> SchemeReport {
         stability::analyse(&self.a, &self.b)
@@ -191,6 +205,7 @@ impl Multistep {
             (Self::ab2(), "Adams–Bashforth 2"),
             (Self::ab3(), "Adams–Bashforth 3"),
             (Self::leapfrog(), "leapfrog / midpoint (Chang et al.)"),
+            (Self::nystrom3(), "Nyström 3"),
         ];
         let name = named
             .iter()
@@ -200,6 +215,87 @@ impl Multistep {
                 format!("{}-step, a = {:?}, b = {:?}", self.steps(), self.a, self.b)
             });
         if self.trainable { format!("{name}, trainable coefficients") } else { name }
+    }
+}
+
+/// A stage's multistep rule; with a trainable rule, the learned deviations.
+#[derive(Module, Debug)]
+pub struct MultistepRule {
+    /// `[full steps, s]` deviations δa_j, one row per step that sees all s past states (rows
+    /// start at step max(s − 1, 1)); `None` for a fixed rule (or a stage too short to learn).
+    pub ms_a: Option<Param<Tensor<2>>>,
+    /// As `ms_a`, for the b_j.
+    pub ms_b: Option<Param<Tensor<2>>>,
+    #[module(skip)]
+    pub rule: Multistep,
+}
+
+impl MultistepRule {
+    /// The rule for a stage of `blocks` blocks, δ = 0 when trainable.
+    pub fn init(rule: &Multistep, blocks: usize, device: &Device) -> Self {
+        let rows = blocks.saturating_sub(rule.first_full_step());
+        let zeros = || Param::from_tensor(Tensor::zeros([rows, rule.steps()], device));
+        let learn = rule.is_trainable() && rows > 0;
+        Self {
+            ms_a: learn.then(zeros),
+            ms_b: learn.then(zeros),
+            rule: rule.clone(),
+        }
+    }
+
+    /// Σ a_j u_{n−j} + Σ b_j f_{n−j}, with Adams–Bashforth start-up while the history is short
+    /// and the learned deviations on full steps of a trainable rule.
+    fn combine(&self, n: usize, history: &History) -> Tensor<4> {
+        let m = &self.rule;
+        let available = history.len_with_f();
+        let (a, b) = m.coefficients_with(available);
+        let states = (0..a.len()).filter_map(|j| history.state(j).cloned());
+        let fs = (0..b.len()).filter_map(|j| history.f(j).cloned());
+        let row = n.checked_sub(m.first_full_step());
+        if let (Some(da), Some(db), Some(row), true) =
+            (&self.ms_a, &self.ms_b, row, available >= m.steps())
+            && row < da.dims()[0]
+        {
+            let coef = |d: &Param<Tensor<2>>, j: usize, base: f64| {
+                d.val().slice([row..row + 1, j..j + 1]).reshape([1, 1, 1, 1]).add_scalar(base)
+            };
+            let terms = states
+                .enumerate()
+                .map(|(j, u)| u * coef(da, j, a[j]))
+                .chain(fs.enumerate().map(|(j, f)| f * coef(db, j, b[j])));
+            return terms
+                .reduce(|acc, t| acc + t)
+                .unwrap_or_else(|| history.current().zeros_like());
+        }
+        let mut terms = a.iter().copied().zip(states).chain(b.iter().copied().zip(fs));
+        let Some((c, first)) = terms.find(|(c, _)| *c != 0.0) else {
+            return history.current().zeros_like();
+        };
+        let first = if c == 1.0 { first } else { first.mul_scalar(c) };
+        super::add_scaled(first, terms)
+    }
+}
+
+impl Step for MultistepRule {
+    fn history_len(&self) -> usize {
+        self.rule.steps()
+    }
+
+    fn step<F: Field>(&self, n: usize, history: &mut History, f: &F) {
+        let fu = f.eval(history.current().clone());
+        history.record_f(fu);
+        let next = self.combine(n, history);
+        history.advance(next);
+    }
+
+    fn learned(&self) -> Vec<Learned> {
+        let first = self.rule.first_full_step();
+        let rows = |c, p: &Option<Param<Tensor<2>>>| {
+            p.as_ref().map(|p| Learned::rows(c, p, first)).unwrap_or_default()
+        };
+        let mut all = rows(Coefficient::MultistepA, &self.ms_a);
+        all.extend(rows(Coefficient::MultistepB, &self.ms_b));
+        all
     }
 }
 

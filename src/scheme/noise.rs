@@ -1,5 +1,9 @@
 //! Stochastic training as stochastic differential equations (Lu et al. 2018, §4): random terms
-//! that compose with any stepping rule, active only in training (autodiff device).
+//! that compose with any stepping rule, active only in training (autodiff device). They wrap the
+//! block's vector field once ([`Noisy`], a [`Field`]) or the state after a step
+//! ([`StageNoise::inject`]), so every rule of [`super`] sees them the same way: a dropped
+//! RevNet or FractalNet block applies its rule with f = 0 (the identity for RevNet, the
+//! k-combination of states for FractalNet, as for LM below).
 //!
 //! - **Stochastic depth** (Huang et al. 2016): `X_{n+1} = step(X, η_n f(X_n))`, η_n ~ Bernoulli(p_n),
 //!   a weak approximation of `dX = p(t) f(X) dt + √(p(t)(1 − p(t))) f(X) ⊙ [1, 0, …] dB_t`.
@@ -17,12 +21,13 @@
 //!   two branch outputs: `η f_1 + (1 − η) f_2`, η ~ U(0, 1), i.e. drift (f_1 + f_2)/2 and
 //!   diffusion (f_1 − f_2)/√12.
 
+use super::Field;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 
 /// How a stochastic-depth network keeps the expected update equal to the deterministic one.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum DropScaling {
     /// Huang et al. and the paper: η f in training, p f at test time.
@@ -124,6 +129,12 @@ impl StageNoise {
         }
     }
 
+    /// Block `block`'s field under stochastic depth: not evaluated when it did not `survive`,
+    /// else every part scaled by [`StageNoise::scale`].
+    pub fn wrap<'a, F: Field>(&'a self, block: usize, survive: bool, field: &'a F) -> Noisy<'a, F> {
+        Noisy { field, noise: self, block, survive }
+    }
+
     /// Adds the injected noise to a state after a block (training only).
     pub fn inject(&self, u: Tensor<4>) -> Tensor<4> {
         let device = u.device();
@@ -137,5 +148,37 @@ impl StageNoise {
         };
         let noise = Tensor::random(u.shape(), dist, &device);
         u + noise
+    }
+}
+
+/// A block's field with stochastic depth applied (see [`StageNoise::wrap`]).
+pub struct Noisy<'a, F> {
+    field: &'a F,
+    noise: &'a StageNoise,
+    block: usize,
+    survive: bool,
+}
+
+impl<F: Field> Field for Noisy<'_, F> {
+    fn eval(&self, u: Tensor<4>) -> Tensor<4> {
+        match self.survive {
+            true => self.noise.scale(self.block, self.field.eval(u)),
+            false => u.zeros_like(),
+        }
+    }
+
+    fn parts(&self) -> usize {
+        self.field.parts()
+    }
+
+    fn part(&self, i: usize, u: Tensor<4>) -> Tensor<4> {
+        match self.survive {
+            true => self.noise.scale(self.block, self.field.part(i, u)),
+            false => u.zeros_like(),
+        }
+    }
+
+    fn dropped(&self) -> bool {
+        !self.survive
     }
 }

@@ -116,7 +116,7 @@ pub struct TrainConfig {
     pub reversible: bool,
 }
 
-/// Named recipes from the paper (§5 of docs/paper.md).
+/// Named recipes from the paper (Lu et al., ICML 2018, §5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 pub enum Preset {
     /// CIFAR-10 LM-ResNet: lr 0.1, ÷10 at epochs 80 and 120, 160 epochs, wd 1e-4, batch 128.

@@ -1,4 +1,5 @@
-//! The training loop: explicit (Burn's `custom-training-loop` idiom), one place for every step.
+//! The training loop: explicit (Burn's `custom-training-loop` idiom). [`crate::bench`] times the
+//! same training step (forward, cross-entropy, backward, SGD) in a loop of its own.
 
 use super::checkpoint::{self, TrainState};
 use super::durable;
@@ -7,8 +8,9 @@ use super::device::parse_device;
 use super::metrics::{EpochMetrics, Progress};
 use crate::data::{self, Batch, BatchLoader, BatchSource, DataSplit, DatasetKind, ImageFolderLoader};
 use crate::net::Net;
+use crate::scheme::{Coefficient, Learned};
 use anyhow::{Context, Result, bail};
-use burn::module::{Module, ParamGroup};
+use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -26,7 +28,8 @@ pub struct RunSummary {
     pub final_test_acc: f64,
     pub best_test_acc: f64,
     pub best_epoch: usize,
-    pub k: Vec<(usize, usize, Vec<f32>)>,
+    /// Every learned coefficient of the final model (LM k_n, multistep, FractalNet).
+    pub k: Vec<Learned>,
     /// Epochs already done when this call started (the resumed checkpoint's; 0 for a new run).
     pub resumed_from: usize,
     /// `--resume` found every epoch already done: nothing was trained, the numbers are the run's.
@@ -216,7 +219,7 @@ pub fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
     if o.decay_k && o.k_decay_target == KDecayTarget::Paper {
         optim
     } else {
-        optim.with_group(ParamGroup::from_predicate("lm_k"), sgd(0.0).build(), None)
+        optim.with_group(Coefficient::LmK.group(), sgd(0.0).build(), None)
     }
 }
 
@@ -228,7 +231,7 @@ pub fn decay_k_toward_one(config: &TrainConfig, model: &Net, grads: &mut Gradien
     if !(o.decay_k && o.k_decay_target == KDecayTarget::Official && o.weight_decay > 0.0) {
         return;
     }
-    for k in model.stages.iter().filter_map(|s| s.scheme.lm_k.as_ref()) {
+    for k in model.stages.iter().filter_map(|s| s.scheme.lm_k()) {
         if let Some(g) = grads.remove::<2>(k.id) {
             let pull = (k.val().inner() - 1.0) * o.weight_decay;
             grads.register(k.id, g + pull);
@@ -248,17 +251,22 @@ fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> i64 {
     predicted.equal(labels).int().sum().into_scalar::<i64>()
 }
 
+/// The training objective: mean cross-entropy of `logits` `[batch, classes]` against `labels`
+/// `[batch]`; the one definition used by training, evaluation and the reversible backward pass.
+pub fn loss(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+    CrossEntropyLossConfig::new().init(&logits.device()).forward(logits, labels)
+}
+
 /// Test loss and accuracy of `model` (evaluation mode: running BN statistics, no autodiff).
 pub fn evaluate(model: &Net, loader: &dyn BatchSource, device: &Device) -> Result<(f64, f64)> {
     let model = model.valid();
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
     let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0i64, 0usize);
     for batch in loader.epoch(0, 0) {
         let batch = batch.context("reading the test set")?;
         let (x, y) = to_tensors(&batch, device);
         let logits = model.forward(x);
         let n = batch.labels.len();
-        let loss: f32 = loss_fn.forward(logits.clone(), y.clone()).into_scalar::<f32>();
+        let loss: f32 = loss(logits.clone(), y.clone()).into_scalar::<f32>();
         let hits = count_correct(logits, y);
         loss_sum += loss as f64 * n as f64;
         correct += hits;
@@ -339,7 +347,6 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
     }
     let first_epoch = state.epochs_done;
 
-    let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
     let steps = train.num_batches();
     if steps == 0 {
         bail!("the {} training set in {} is empty", config.data.kind, config.data.path.display());
@@ -364,7 +371,7 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
                 crate::reversible::loss_and_grads(&model, x, y.clone())
             } else {
                 let logits = model.forward(x);
-                let loss = loss_fn.forward(logits.clone(), y.clone());
+                let loss = loss(logits.clone(), y.clone());
                 let loss_value: f32 = loss.clone().into_scalar::<f32>();
                 (logits, loss_value, GradientsParams::from_grads(loss.backward(), &model))
             };
@@ -396,6 +403,7 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
             state.best_test_acc = test_acc;
             state.best_epoch = epoch + 1;
         }
+        let learned = model.learned();
         let line = EpochMetrics {
             epoch: epoch + 1,
             lr,
@@ -406,7 +414,8 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
             train_seconds,
             images_per_sec: seen as f64 / train_seconds,
             data_wait_fraction: waiting / train_seconds,
-            k: model.k_values().into_iter().map(|(_, _, k)| k).collect(),
+            k: Learned::k_json(&learned).into_iter().map(|(_, _, k)| k).collect(),
+            learned,
         };
         history.push(line);
         // Metrics first (a resume drops epochs after `last`), then `best`, then `last`: `best`
@@ -418,8 +427,8 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
         checkpoint::save(run_dir, "last", &model, Some(&optim), &state)?;
     }
 
-    let k = model.k_values();
-    durable::write_json(&run_dir.join("k.json"), &k)?;
+    let k = model.learned();
+    durable::write_json(&run_dir.join("k.json"), &Learned::k_json(&k))?;
     Ok(RunSummary {
         run_dir: run_dir.to_path_buf(),
         epochs: state.epochs_done,

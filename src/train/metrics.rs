@@ -1,5 +1,6 @@
 //! Per-epoch metrics (one JSON line each) and the terminal progress bar.
 
+use crate::scheme::Learned;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -19,8 +20,11 @@ pub struct EpochMetrics {
     pub images_per_sec: f64,
     /// Share of the training time spent waiting for the next batch.
     pub data_wait_fraction: f64,
-    /// Learned k_n per LM step (empty for Euler networks).
+    /// Learned k_n per LM step (empty for Euler networks), in the order of `learned`.
     pub k: Vec<Vec<f32>>,
+    /// Every learned coefficient with its position (absent in lines written before it existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub learned: Vec<Learned>,
 }
 
 /// A progress bar with loss, accuracy, images/s and ETA; silent when disabled.

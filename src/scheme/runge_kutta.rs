@@ -10,8 +10,8 @@
 //! `ButcherTableau.__post_init__`): strictly lower triangular a, Σ b = 1, row sums of a = c, and
 //! the order conditions of the declared order (checked up to order 4).
 
-use super::SchemeError;
 use super::stability::SchemeReport;
+use super::{Field, History, SchemeError, Step};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -236,6 +236,26 @@ impl Tableau {
         let next = super::add_scaled(u.clone(), self.b.iter().copied().zip(ks.iter().cloned()));
         let k1 = ks.swap_remove(0);
         (k1, next)
+    }
+}
+
+/// A stage stepped by one tableau; no parameters (the branch's weights are shared by the stages).
+#[derive(Module, Debug)]
+pub struct RungeKutta {
+    #[module(skip)]
+    pub tableau: Tableau,
+}
+
+impl RungeKutta {
+    pub fn new(tableau: &Tableau) -> Self {
+        Self { tableau: tableau.clone() }
+    }
+}
+
+impl Step for RungeKutta {
+    fn step<F: Field>(&self, _n: usize, history: &mut History, f: &F) {
+        let (f_n, next) = self.tableau.step(history.current(), |u| f.eval(u));
+        history.push(f_n, next);
     }
 }
 

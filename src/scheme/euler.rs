@@ -1,0 +1,18 @@
+//! Forward Euler, the ResNet step (He et al. 2016; Lu et al. 2018, §2):
+//! `u_{n+1} = u_n + f_n(u_n)`, with Δt absorbed into the branch (f = Δt·F). Order 1.
+
+use super::{Field, History, Step};
+use burn::prelude::*;
+
+/// Forward Euler; no parameters.
+#[derive(Module, Debug, Default)]
+pub struct Euler;
+
+impl Step for Euler {
+    fn step<F: Field>(&self, _n: usize, history: &mut History, f: &F) {
+        let u = history.current().clone();
+        let fu = f.eval(u.clone());
+        history.record_f(fu.clone());
+        history.advance(u + fu);
+    }
+}
