@@ -2,15 +2,17 @@
 //! and safetensors files, in any float dtype, under three namings ([`Naming`]): odenet's own
 //! parameter paths, its PyTorch twin's (`scripts/odenet_torch.py`) and the official LM-ResNet
 //! code's (2prime/LM-ResNet `MResNet.py`: `MResNet` for lm-resnet20/56/110/164, and the same
-//! class with `pretrain=True`, a plain ResNet).
+//! class with `pretrain=True`, a plain ResNet). [`import`] reads them into a model, [`export`]
+//! writes a model's weights back under any naming, as safetensors or as a `.pt` that
+//! `torch.load(weights_only=True)` reads.
 
 pub mod naming;
 mod pickle;
 mod zip;
 
-pub use naming::{Naming, Unused};
+pub use naming::{Exported, Filled, Naming, OfficialLayout, Unused, official_layout};
 
-use crate::net::Net;
+use crate::net::{Net, NetConfig};
 use crate::train::checkpoint;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
@@ -225,4 +227,82 @@ pub fn import(model: Net, path: &Path, naming: Option<Naming>) -> Result<Importe
     let bytes = to_safetensors(mapped.tensors.iter().map(|(n, t)| (n.as_str(), t)))?;
     let model = checkpoint::load_model_bytes(model, bytes, path)?;
     Ok(Imported { model, naming, unused: mapped.unused })
+}
+
+/// File format of an export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Format {
+    /// What `torch.save(state_dict)` writes: a zip of a pickled OrderedDict and float32 storages.
+    Pt,
+    Safetensors,
+}
+
+impl Format {
+    /// The format a file name asks for: `.pt`/`.pth` or `.safetensors`.
+    pub fn of_path(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()? {
+            "pt" | "pth" => Some(Format::Pt),
+            "safetensors" => Some(Format::Safetensors),
+            _ => None,
+        }
+    }
+}
+
+/// `model`'s float32 tensors under odenet's paths, as in its `model.safetensors`.
+pub fn model_tensors(model: &Net) -> Result<BTreeMap<String, StateTensor>> {
+    let bytes = checkpoint::weights_bytes(model)?;
+    let file = safetensors::SafeTensors::deserialize(&bytes)?;
+    file.tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            anyhow::ensure!(view.dtype() == safetensors::Dtype::F32, "model tensor {name} is {:?}, not F32", view.dtype());
+            let values = floats(pickle::Dtype::F32, view.data()).unwrap_or_default();
+            Ok((name, StateTensor { shape: view.shape().to_vec(), values }))
+        })
+        .collect()
+}
+
+/// `model`'s weights (built from `config`) under `naming`: the inverse of [`import`]. The result
+/// is checked to read back onto the same tensors of the model (every one, nothing else but the
+/// official tensors the model has no counterpart for, which are listed in `filled`).
+pub fn export(model: &Net, config: &NetConfig, naming: Naming) -> Result<Exported> {
+    let tensors = model_tensors(model)?;
+    let exported = naming::from_odenet(&tensors, naming, config)?;
+    let expected = tensors.iter().map(|(n, t)| (n.clone(), t.shape.clone())).collect();
+    let state = StateDict { file: PathBuf::new(), tensors: exported.tensors.clone() };
+    let back = naming::to_odenet(&state, naming, &expected);
+    let filled: Vec<&str> = exported.filled.iter().map(|f| f.name.as_str()).collect();
+    let unused: Vec<&str> = back.unused.iter().map(|u| u.name.as_str()).collect();
+    if let Some(problems) = back.problems() {
+        bail!("internal error: the {naming} export of '{}' does not read back: {problems}", config.name);
+    }
+    if back.tensors.len() != tensors.len() || unused != filled {
+        bail!("internal error: the {naming} export of '{}' does not read back onto the same tensors", config.name);
+    }
+    Ok(exported)
+}
+
+/// `tensors` as the bytes of a `format` file (float32).
+pub fn encode(tensors: &[(String, StateTensor)], format: Format) -> Result<Vec<u8>> {
+    match format {
+        Format::Safetensors => to_safetensors(tensors.iter().map(|(n, t)| (n.as_str(), t))),
+        Format::Pt => to_torch(tensors).map_err(|e| anyhow::anyhow!("writing a torch.save archive: {e}")),
+    }
+}
+
+/// A `torch.save(OrderedDict)` archive of `tensors`: `archive/data.pkl`, `archive/byteorder`,
+/// one float32 storage `archive/data/<i>` per tensor and `archive/version`.
+fn to_torch(tensors: &[(String, StateTensor)]) -> Result<Vec<u8>, String> {
+    let entries: Vec<pickle::FloatEntry> = tensors
+        .iter()
+        .enumerate()
+        .map(|(i, (name, t))| pickle::FloatEntry { name, shape: &t.shape, key: i.to_string() })
+        .collect();
+    let pkl = pickle::write_state_dict(&entries)?;
+    let storages: Vec<Vec<u8>> = tensors.iter().map(|(_, t)| t.values.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+    let mut files: Vec<(String, &[u8])> = vec![("archive/data.pkl".into(), &pkl), ("archive/byteorder".into(), b"little")];
+    files.extend(storages.iter().enumerate().map(|(i, s)| (format!("archive/data/{i}"), s.as_slice())));
+    files.push(("archive/version".into(), b"3\n"));
+    zip::write(&files)
 }

@@ -13,6 +13,10 @@
 //!   ks of a stage's first block (a plain Euler step there), `downsample22`/`downsample32` (only
 //!   in its `ResNet` class), `downsample1` with basic blocks, nor any ks with `pretrain=True`: those
 //!   are reported as unused when the model has no place for them.
+//!
+//! [`from_odenet`] is the inverse of [`to_odenet`] for every naming. Through the official naming k
+//! passes as ks = 1 − k in float32: exact for weights that came from the official code (ks in
+//! [0.5, 2], Sterbenz), one rounding (≤ 6e-8 for |k| ≤ 0.5) for k learned in odenet.
 
 use super::{StateDict, StateTensor};
 use std::collections::{BTreeMap, BTreeSet};
@@ -326,4 +330,217 @@ fn assemble_k(
     if values.len() == steps * width {
         out.tensors.insert(path, StateTensor { shape: shape.clone(), values });
     }
+}
+
+/// A tensor written by [`from_odenet`] that the model does not hold, and what was written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Filled {
+    pub name: String,
+    pub note: &'static str,
+}
+
+/// A model's tensors under another naming, in the order that naming's `state_dict()` lists them.
+pub struct Exported {
+    pub tensors: Vec<(String, StateTensor)>,
+    /// Tensors of the naming the model has no counterpart for (official only).
+    pub filled: Vec<Filled>,
+}
+
+/// The model's `tensors` (odenet paths, as in `model.safetensors`) under `naming`: the exact
+/// inverse of [`to_odenet`]. For the official naming `config` must be one the official
+/// `MResNet` can build ([`official_layout`]); the official tensors its forward never reads are
+/// written with the values the official model holds after training ([`Filled`] says which).
+pub fn from_odenet(
+    tensors: &BTreeMap<String, StateTensor>,
+    naming: Naming,
+    config: &crate::NetConfig,
+) -> anyhow::Result<Exported> {
+    let renamed = |f: fn(&str, &StateTensor) -> (String, StateTensor)| tensors.iter().map(|(n, t)| f(n, t)).collect();
+    Ok(match naming {
+        Naming::Odenet => Exported { tensors: renamed(|n, t| (n.to_string(), t.clone())), filled: Vec::new() },
+        Naming::Twin => Exported { tensors: renamed(twin_name), filled: Vec::new() },
+        Naming::Official => official_tensors(tensors, &official_layout(config)?)?,
+    })
+}
+
+/// odenet's path to the twin's name (inverse of [`twin_target`]).
+fn twin_name(path: &str, t: &StateTensor) -> (String, StateTensor) {
+    let (prefix, leaf) = path.rsplit_once('.').unwrap_or(("", path));
+    match leaf {
+        "gamma" => (format!("{prefix}.weight"), t.clone()),
+        "beta" => (format!("{prefix}.bias"), t.clone()),
+        "weight" if t.shape.len() == 2 => (path.to_string(), transposed(t).unwrap_or_else(|| t.clone())),
+        _ => (path.to_string(), t.clone()),
+    }
+}
+
+/// What the official `MResNet(block, layers, pretrain, num_classes)` needs to build a model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OfficialLayout {
+    /// Blocks per stage (`layers`).
+    pub layers: [usize; 3],
+    /// `Bottleneck` (expansion 4) rather than `BasicBlock`.
+    pub bottleneck: bool,
+    /// `pretrain=True`: a plain ResNet (forward Euler), the ks unused.
+    pub pretrain: bool,
+    /// `MResNetC`: one k per channel, each ks [channels, 1, 1]; else `MResNet`, ks [1].
+    pub per_channel: bool,
+}
+
+impl OfficialLayout {
+    /// The official call that builds this model, e.g. `MResNet(BasicBlock, [3, 3, 3], pretrain=False, num_classes=10)`.
+    pub fn constructor(&self, num_classes: usize) -> String {
+        let class = if self.per_channel { "MResNetC" } else { "MResNet" };
+        let block = if self.bottleneck { "Bottleneck" } else { "BasicBlock" };
+        let pretrain = if self.pretrain { "True" } else { "False" };
+        format!("{class}({block}, {:?}, pretrain={pretrain}, num_classes={num_classes})", self.layers)
+    }
+}
+
+/// The official `MResNet` layout of `config`, or an error naming each field the official code
+/// cannot express (it has one CIFAR stem 3 → 16, stages of widths 16/32/64, basic or plain
+/// bottleneck blocks, and LM coefficients, scalar (`MResNet`) or per channel (`MResNetC`), or none).
+pub fn official_layout(config: &crate::NetConfig) -> anyhow::Result<OfficialLayout> {
+    use crate::SchemeConfig;
+    use crate::nn::BranchKind;
+    let mut rules = Vec::new();
+    if config.stem != crate::net::StemKind::Cifar {
+        rules.push(format!("stem is {:?}; the official code has the CIFAR stem", config.stem));
+    }
+    if config.in_channels != 3 {
+        rules.push(format!("in_channels is {}; the official stem takes 3", config.in_channels));
+    }
+    if config.stem_width != 16 {
+        rules.push(format!("stem_width is {}; the official stem has 16", config.stem_width));
+    }
+    if config.widths != [16, 32, 64] {
+        rules.push(format!("widths are {:?}; the official code has [16, 32, 64]", config.widths));
+    }
+    let layers: Option<[usize; 3]> = config.depths.as_slice().try_into().ok();
+    if layers.is_none() {
+        rules.push(format!("depths are {:?}; the official code has three stages", config.depths));
+    }
+    let bottleneck = match config.branch {
+        BranchKind::Basic => false,
+        BranchKind::Bottleneck { expansion: 4, groups: 1, base_width: 64 } => true,
+        ref other => {
+            rules.push(format!("branch is {other:?}; the official code has Basic or Bottleneck {{ expansion: 4, groups: 1, base_width: 64 }}"));
+            false
+        }
+    };
+    let (pretrain, per_channel) = match config.scheme {
+        SchemeConfig::ForwardEuler => (true, false),
+        SchemeConfig::LinearTwoStep { per_channel, .. } => (false, per_channel),
+        ref other => {
+            rules.push(format!(
+                "scheme is {other:?}; the official MResNet/MResNetC have the LM scheme (linear-two-step) \
+                 or, with pretrain=True, forward Euler"
+            ));
+            (false, false)
+        }
+    };
+    match layers {
+        Some(layers) if rules.is_empty() => Ok(OfficialLayout { layers, bottleneck, pretrain, per_channel }),
+        _ => anyhow::bail!("model '{}' cannot be written under official names:\n{}", config.name, list(&rules, 40)),
+    }
+}
+
+/// BatchNorm2d as PyTorch initialises it: weight 1, bias 0, running mean 0, running var 1.
+fn bn_init(prefix: &str, channels: usize) -> Vec<(String, StateTensor)> {
+    [("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)]
+        .map(|(leaf, v)| (format!("{prefix}.{leaf}"), StateTensor { shape: vec![channels], values: vec![v; channels] }))
+        .to_vec()
+}
+
+const BN_LEAVES: [(&str, &str); 4] =
+    [("weight", "gamma"), ("bias", "beta"), ("running_mean", "running_mean"), ("running_var", "running_var")];
+
+const NEVER_TRAINED: &str = "never read by the official forward, so never trained: PyTorch's initial value";
+const FIRST_KS: &str = "never read by the official forward (a stage's first block takes an Euler step): \
+    its random initial value is unknowable, written as ones (k = 0, the Euler step)";
+const PRETRAIN_KS: &str = "never read with pretrain=True: its random initial value is unknowable, written 1 (k = 0)";
+const DOWNSAMPLE1_CONV: &str = "never read by the official forward with basic blocks: its random initial \
+    value is unknowable, written as zeros";
+
+/// The official state dict of the model's `tensors`, in `MResNet.state_dict()` order.
+fn official_tensors(tensors: &BTreeMap<String, StateTensor>, layout: &OfficialLayout) -> anyhow::Result<Exported> {
+    let mut out = Exported { tensors: Vec::new(), filled: Vec::new() };
+    let mut missing = Vec::new();
+    let put = |out: &mut Exported, missing: &mut Vec<String>, name: String, path: &str, transpose: bool| match tensors.get(path) {
+        Some(t) => out.tensors.push((name, if transpose { transposed(t).unwrap_or_else(|| t.clone()) } else { t.clone() })),
+        None => missing.push(path.to_string()),
+    };
+    let fill = |out: &mut Exported, tensors: Vec<(String, StateTensor)>, note: &'static str| {
+        for (name, t) in tensors {
+            out.filled.push(Filled { name: name.clone(), note });
+            out.tensors.push((name, t));
+        }
+    };
+    put(&mut out, &mut missing, "conv1.weight".into(), "stem.weight", false);
+    fill(&mut out, bn_init("bn1", 16), NEVER_TRAINED);
+    let mut ks = Vec::new();
+    let expansion = if layout.bottleneck { 4 } else { 1 };
+    for (stage, &n) in layout.layers.iter().enumerate() {
+        let k = tensors.get(&lm_k(stage));
+        // MResNetC: ks [channels, 1, 1]; MResNet: ks [1].
+        let shape = if layout.per_channel { vec![(16 << stage) * expansion, 1, 1] } else { vec![1] };
+        for j in 0..n {
+            let name = format!("ks.{}", ks.len());
+            let note = match (j, k) {
+                (0, _) => FIRST_KS,
+                (_, None) if layout.pretrain => PRETRAIN_KS,
+                (_, Some(k)) if k.shape.len() == 2 && k.shape[1] == shape[0] && j - 1 < k.shape[0] => {
+                    let row = &k.values[(j - 1) * shape[0]..j * shape[0]];
+                    ks.push((name, StateTensor { shape: shape.clone(), values: row.iter().map(|k| 1.0 - k).collect() }));
+                    continue;
+                }
+                _ => {
+                    missing.push(format!("{} row {} of {} values", lm_k(stage), j - 1, shape[0]));
+                    continue;
+                }
+            };
+            out.filled.push(Filled { name: name.clone(), note });
+            ks.push((name, StateTensor { values: vec![1.0; shape[0]], shape: shape.clone() }));
+        }
+    }
+    out.tensors.extend(ks);
+    let units: &[(&str, &str)] = if layout.bottleneck {
+        &[("bn1", "a.bn"), ("conv1", "a.conv"), ("bn2", "b.bn"), ("conv2", "b.conv"), ("bn3", "c.bn"), ("conv3", "c.conv")]
+    } else {
+        &[("bn1", "a.bn"), ("conv1", "a.conv"), ("bn2", "b.bn"), ("conv2", "b.conv")]
+    };
+    let mut i = 0;
+    for (stage, &n) in layout.layers.iter().enumerate() {
+        for j in 0..n {
+            for &(unit, path) in units {
+                let leaves: &[(&str, &str)] = if unit.starts_with("bn") { &BN_LEAVES } else { &[("weight", "weight")] };
+                for &(leaf, odenet_leaf) in leaves {
+                    put(&mut out, &mut missing, format!("blocks.{i}.{unit}.{leaf}"), &format!("stages.{stage}.branches.{j}.{path}.{odenet_leaf}"), false);
+                }
+            }
+            i += 1;
+        }
+    }
+    for (stage, module) in [(0, "downsample1"), (1, "downsample21"), (2, "downsample31")] {
+        let prefix = format!("stages.{stage}.projection");
+        if stage == 0 && !layout.bottleneck {
+            fill(&mut out, bn_init("downsample1.downsample.0", 16), NEVER_TRAINED);
+            let conv = StateTensor { shape: vec![64, 16, 1, 1], values: vec![0.0; 64 * 16] };
+            fill(&mut out, vec![("downsample1.downsample.2.weight".into(), conv)], DOWNSAMPLE1_CONV);
+            continue;
+        }
+        for (leaf, odenet_leaf) in BN_LEAVES {
+            put(&mut out, &mut missing, format!("{module}.downsample.0.{leaf}"), &format!("{prefix}.bn.{odenet_leaf}"), false);
+        }
+        put(&mut out, &mut missing, format!("{module}.downsample.2.weight"), &format!("{prefix}.conv.weight"), false);
+    }
+    for (leaf, odenet_leaf) in BN_LEAVES {
+        put(&mut out, &mut missing, format!("bn.{leaf}"), &format!("head_bn.{odenet_leaf}"), false);
+    }
+    put(&mut out, &mut missing, "fc.weight".into(), "head_fc.weight", true);
+    put(&mut out, &mut missing, "fc.bias".into(), "head_fc.bias", false);
+    if !missing.is_empty() {
+        anyhow::bail!("the model lacks tensors the official naming needs:\n{}", list(&missing, 40));
+    }
+    Ok(out)
 }

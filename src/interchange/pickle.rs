@@ -412,3 +412,80 @@ fn call(callable: &Value, args: &Value) -> Result<Value, String> {
         (module, name) => Ok(Value::Opaque(Rc::from(format!("{module}.{name}")))),
     }
 }
+
+/// A tensor for [`write_state_dict`]: its name, shape and the key of its float32 storage.
+pub struct FloatEntry<'a> {
+    pub name: &'a str,
+    pub shape: &'a [usize],
+    pub key: String,
+}
+
+/// The pickle (protocol 2) that `torch.save` writes for an `OrderedDict` of contiguous float32
+/// tensors: `torch._utils._rebuild_tensor_v2(persistent_load(('storage', torch.FloatStorage,
+/// key, 'cpu', numel)), 0, shape, stride, False, OrderedDict())` per entry, storages being the
+/// archive entries `data/<key>`. Only the globals `torch.load(weights_only=True)` allows.
+pub fn write_state_dict(entries: &[FloatEntry]) -> Result<Vec<u8>, String> {
+    let mut p = vec![0x80, 2]; // PROTO 2
+    global(&mut p, "collections", "OrderedDict");
+    p.extend([b')', b'R', b'(']); // EMPTY_TUPLE, REDUCE, MARK
+    for e in entries {
+        string(&mut p, e.name);
+        global(&mut p, "torch._utils", "_rebuild_tensor_v2");
+        p.extend([b'(', b'(']); // MARK (arguments), MARK (persistent id)
+        string(&mut p, "storage");
+        global(&mut p, "torch", "FloatStorage");
+        string(&mut p, &e.key);
+        string(&mut p, "cpu");
+        let numel = e.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        int(&mut p, numel.ok_or_else(|| format!("tensor '{}': too many elements", e.name))?, e.name)?;
+        p.extend([b't', b'Q']); // TUPLE, BINPERSID
+        int(&mut p, 0, e.name)?; // storage offset
+        // Contiguous strides: the product of the later dimensions.
+        let mut stride = vec![1usize; e.shape.len()];
+        for i in (0..e.shape.len().saturating_sub(1)).rev() {
+            stride[i] = stride[i + 1].saturating_mul(e.shape[i + 1]);
+        }
+        for dims in [e.shape, &stride] {
+            p.push(b'(');
+            for &d in dims {
+                int(&mut p, d, e.name)?;
+            }
+            p.push(b't');
+        }
+        p.push(0x89); // NEWFALSE: requires_grad
+        global(&mut p, "collections", "OrderedDict");
+        p.extend([b')', b'R', b't', b'R']); // backward hooks: OrderedDict(); TUPLE; REDUCE
+    }
+    p.extend([b'u', b'.']); // SETITEMS, STOP
+    Ok(p)
+}
+
+fn global(p: &mut Vec<u8>, module: &str, name: &str) {
+    p.push(b'c');
+    for part in [module, name] {
+        p.extend(part.as_bytes());
+        p.push(b'\n');
+    }
+}
+
+fn string(p: &mut Vec<u8>, s: &str) {
+    p.push(b'X'); // BINUNICODE
+    p.extend((s.len() as u32).to_le_bytes());
+    p.extend(s.as_bytes());
+}
+
+/// BININT1, BININT2 or BININT; larger values are an error naming `tensor`.
+fn int(p: &mut Vec<u8>, v: usize, tensor: &str) -> Result<(), String> {
+    if let Ok(b) = u8::try_from(v) {
+        p.extend([b'K', b]);
+    } else if let Ok(w) = u16::try_from(v) {
+        p.push(b'M');
+        p.extend(w.to_le_bytes());
+    } else if let Ok(i) = i32::try_from(v) {
+        p.push(b'J');
+        p.extend(i.to_le_bytes());
+    } else {
+        return Err(format!("tensor '{tensor}': dimension {v} does not fit a pickle int"));
+    }
+    Ok(())
+}

@@ -136,3 +136,59 @@ fn inflate(name: &str, data: &[u8], size: u64) -> Result<Vec<u8>, String> {
     }
     Ok(out)
 }
+
+/// Alignment of each entry's data, as `torch.save` pads it (so `torch.load(mmap=True)` works).
+const ALIGN: usize = 64;
+
+/// An archive of `entries` (name, contents), stored uncompressed in the given order, each
+/// entry's data aligned to 64 bytes by padding its local header's extra field (id "FB", as
+/// `torch.save` does). Not zip64: an archive of 4 GiB or more is an error.
+pub fn write(entries: &[(String, &[u8])]) -> Result<Vec<u8>, String> {
+    let too_large = || "archive of 4 GiB or more (zip64 is not written)".to_string();
+    let u32_of = |v: usize| u32::try_from(v).map_err(|_| too_large());
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data) in entries {
+        let offset = u32_of(out.len())?;
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        let header_end = out.len() + 30 + name.len() + 4;
+        let extra = 4 + (ALIGN - header_end % ALIGN) % ALIGN;
+        // Fields shared by the local and the central header: version needed 2.0, no flags,
+        // stored, no time/date, crc, compressed and uncompressed size, name and extra length.
+        let mut common = Vec::with_capacity(26);
+        common.extend(20u16.to_le_bytes());
+        common.extend([0u8; 8]);
+        common.extend(crc.sum().to_le_bytes());
+        common.extend(u32_of(data.len())?.to_le_bytes());
+        common.extend(u32_of(data.len())?.to_le_bytes());
+        common.extend(u16::try_from(name.len()).map_err(|_| format!("entry name '{name}' too long"))?.to_le_bytes());
+        out.extend(LOCAL.to_le_bytes());
+        out.extend(&common);
+        out.extend((extra as u16).to_le_bytes());
+        out.extend(name.as_bytes());
+        out.extend(b"FB");
+        out.extend(((extra - 4) as u16).to_le_bytes());
+        out.resize(out.len() + extra - 4, b'Z');
+        out.extend_from_slice(data);
+        central.extend(CENTRAL.to_le_bytes());
+        central.extend(20u16.to_le_bytes()); // version made by
+        central.extend(&common);
+        // No extra field or comment, disk 0, no attributes, then the local header's offset.
+        central.extend([0u8; 12]);
+        central.extend(offset.to_le_bytes());
+        central.extend(name.as_bytes());
+    }
+    let count = u16::try_from(entries.len()).map_err(|_| "more than 65535 entries (zip64 is not written)".to_string())?;
+    let (cd_size, cd_offset) = (u32_of(central.len())?, u32_of(out.len())?);
+    out.extend(central);
+    out.extend(EOCD.to_le_bytes());
+    out.extend([0u8; 4]); // this disk, the central directory's disk
+    out.extend(count.to_le_bytes());
+    out.extend(count.to_le_bytes());
+    out.extend(cd_size.to_le_bytes());
+    out.extend(cd_offset.to_le_bytes());
+    out.extend([0u8; 2]); // comment length
+    u32_of(out.len())?;
+    Ok(out)
+}
