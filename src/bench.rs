@@ -13,7 +13,6 @@ use crate::net::NetConfig;
 use crate::train::{Preset, parse_device};
 use anyhow::{Result, bail, ensure};
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -295,7 +294,6 @@ fn run_one(config: &NetConfig, opts: &BenchOptions, device: &Device, mode: Bench
             let mut optim = optim_config.init(&net);
             let lr = optim_config.lr;
             let mut model = Some(net);
-            let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
             let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &train_device);
             let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [b]), &train_device);
             sync(&train_device)?;
@@ -308,7 +306,7 @@ fn run_one(config: &NetConfig, opts: &BenchOptions, device: &Device, mode: Bench
                     let (_, value, grads) = crate::reversible::loss_and_grads(&m, x.clone(), y.clone());
                     (value, grads, Instant::now())
                 } else {
-                    let loss = loss_fn.forward(m.forward(x.clone()), y.clone());
+                    let loss = crate::train::loss(m.forward(x.clone()), y.clone());
                     if opts.breakdown {
                         sync(&train_device)?;
                     }
