@@ -53,7 +53,7 @@ impl BenchMode {
 /// How to run a benchmark (the model comes separately, as a [`NetConfig`]).
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
-    /// `cpu` or `cuda[:N]`.
+    /// `cpu`, `cuda[:N]` or `wgpu`.
     pub device: String,
     pub batch_size: usize,
     /// Height = width of the synthetic images.
