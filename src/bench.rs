@@ -53,7 +53,7 @@ impl BenchMode {
 /// How to run a benchmark (the model comes separately, as a [`NetConfig`]).
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
-    /// `cpu` or `cuda[:N]`.
+    /// `cpu`, `cuda[:N]` or `wgpu`.
     pub device: String,
     pub batch_size: usize,
     /// Height = width of the synthetic images.
@@ -228,18 +228,37 @@ fn time_steps(
             *peak = Some(peak.unwrap_or(0).max(u.bytes_reserved));
         }
     };
+    // ODENET_STEP_LOG=N: a line on stderr before the first step, after it, and every N-th step.
+    let log_every = crate::train::step_log_every();
+    let tag = format!("[odenet bench] {} {} batch {}", config.name, mode.name(), opts.batch_size);
+    if log_every.is_some() {
+        eprintln!("{tag}: first step (run-time compilation and autotuning on a GPU)…");
+    }
     let start = Instant::now();
     step()?;
     let first_step_s = start.elapsed().as_secs_f64();
+    if log_every.is_some() {
+        eprintln!("{tag}: first step {first_step_s:.3} s");
+    }
     sample(&mut peak_reserved);
-    for _ in 0..opts.warmup {
+    let run_start = Instant::now();
+    for i in 0..opts.warmup {
+        let t = Instant::now();
         step()?;
+        if log_every.is_some_and(|n| (i + 1) % n == 0 || i + 1 == opts.warmup) {
+            let (s, total) = (t.elapsed().as_secs_f64(), run_start.elapsed().as_secs_f64());
+            eprintln!("{tag}: warm-up {}/{} {:.2} ms ({total:.1} s)", i + 1, opts.warmup, 1e3 * s);
+        }
     }
     let mut times = Vec::with_capacity(opts.steps);
-    for _ in 0..opts.steps {
+    for i in 0..opts.steps {
         let t = Instant::now();
         step()?;
         times.push(t.elapsed().as_secs_f64());
+        if log_every.is_some_and(|n| (i + 1) % n == 0 || i + 1 == opts.steps) {
+            let (s, total) = (times[i], run_start.elapsed().as_secs_f64());
+            eprintln!("{tag}: step {}/{} {:.2} ms ({total:.1} s)", i + 1, opts.steps, 1e3 * s);
+        }
         sample(&mut peak_reserved);
     }
     let total: f64 = times.iter().sum();

@@ -9,7 +9,7 @@ pub struct BenchArgs {
     model: String,
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
-    /// cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    /// cpu, cuda, cuda:N or wgpu (Vulkan/Metal/DX12); GPUs need `--features cuda` or `wgpu`.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Untimed steps after the first (separately timed) one.

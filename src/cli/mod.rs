@@ -92,7 +92,7 @@ pub struct CheckpointArgs {
     /// Which checkpoint of the run: best or last.
     #[arg(long, default_value = "best")]
     pub checkpoint: String,
-    /// Device: cpu, cuda or cuda:N.
+    /// Device: cpu, cuda, cuda:N or wgpu.
     #[arg(long)]
     pub device: Option<String>,
     /// Batch size for evaluation.

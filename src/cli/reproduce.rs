@@ -17,7 +17,7 @@ pub struct ReproduceArgs {
     /// epochs on 20 images per class) or epochs=N. Printed in every table.
     #[arg(long, default_value = "full")]
     budget: Budget,
-    /// Devices to train on, e.g. cpu, cuda:0,cuda:1 (one run per device at a time).
+    /// Devices to train on, e.g. cpu, cuda:0,cuda:1 or wgpu (one run per device at a time).
     #[arg(long, value_delimiter = ',', default_value = "cpu")]
     device: Vec<String>,
     /// Runs trained at the same time (default: one per device).

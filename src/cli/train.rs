@@ -128,7 +128,7 @@ pub struct TrainArgs {
     no_augment: bool,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    /// cpu, cuda, cuda:N or wgpu (Vulkan/Metal/DX12); GPUs need `--features cuda` or `wgpu`.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Run folder (config, metrics, checkpoints). Default: runs/<model>-<data>-s<seed>.

@@ -59,7 +59,7 @@ pub struct TrainConfig {
     pub epochs: usize,
     pub batch_size: usize,
     pub seed: u64,
-    /// `cpu` or `cuda[:N]`.
+    /// `cpu`, `cuda[:N]` or `wgpu`.
     pub device: String,
     /// RevNet models: recompute coupled stages in the backward pass instead of storing their
     /// activations ([`crate::reversible`]).

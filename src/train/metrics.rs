@@ -33,6 +33,19 @@ pub struct Progress {
     start: Instant,
     batch_size: usize,
     done: usize,
+    /// Plain step lines on stderr (see [`step_log_every`]).
+    log_every: Option<usize>,
+    last: Instant,
+    epoch: usize,
+    epochs: usize,
+    steps: usize,
+}
+
+/// `ODENET_STEP_LOG=N` (N ≥ 1): print a plain line on stderr for the first step of each epoch (its
+/// own time, which includes run-time kernel compilation and autotuning on a GPU), every N-th step
+/// and the last one, with or without `--quiet`. For logs without a terminal (GPU checks).
+pub fn step_log_every() -> Option<usize> {
+    std::env::var("ODENET_STEP_LOG").ok()?.trim().parse().ok().filter(|&n: &usize| n > 0)
 }
 
 impl Progress {
@@ -48,11 +61,33 @@ impl Progress {
             bar.set_prefix(format!("{}/{}", epoch + 1, epochs));
             bar
         });
-        Self { bar, start: Instant::now(), batch_size, done: 0 }
+        let log_every = step_log_every();
+        if log_every.is_some() {
+            eprintln!("[odenet] epoch {}/{epochs}: {steps} steps of {batch_size}", epoch + 1);
+        }
+        let now = Instant::now();
+        Self { bar, start: now, batch_size, done: 0, log_every, last: now, epoch, epochs, steps }
     }
 
     pub fn step(&mut self, loss: f64, acc: f64) {
         self.done += 1;
+        if let Some(n) = self.log_every {
+            let d = self.done;
+            if d == 1 || d % n == 0 || d == self.steps {
+                let total = self.start.elapsed().as_secs_f64();
+                let rate = (d * self.batch_size) as f64 / total;
+                eprintln!(
+                    "[odenet] epoch {}/{} step {d}/{} {}{:.3} s, loss {loss:.4} acc {:.2}%, {total:.1} s in epoch, {rate:.0} img/s",
+                    self.epoch + 1,
+                    self.epochs,
+                    self.steps,
+                    if d == 1 { "first step " } else { "step " },
+                    self.last.elapsed().as_secs_f64(),
+                    acc * 100.0
+                );
+            }
+            self.last = Instant::now();
+        }
         if let Some(bar) = &self.bar {
             let rate = (self.done * self.batch_size) as f64 / self.start.elapsed().as_secs_f64();
             bar.set_message(format!("loss {loss:.4} acc {:.2}% {rate:.0} img/s", acc * 100.0));
@@ -61,6 +96,15 @@ impl Progress {
     }
 
     pub fn finish(&self, test_acc: f64) {
+        if self.log_every.is_some() {
+            eprintln!(
+                "[odenet] epoch {}/{} done in {:.1} s, test acc {:.2}%",
+                self.epoch + 1,
+                self.epochs,
+                self.start.elapsed().as_secs_f64(),
+                test_acc * 100.0
+            );
+        }
         if let Some(bar) = &self.bar {
             let msg = bar.message();
             bar.finish_with_message(format!("{msg} | test acc {:.2}%", test_acc * 100.0));

@@ -11,8 +11,8 @@ mod predict;
 
 pub use config::{DataConfig, Preset, Schedule, TrainConfig};
 pub use crate::data::Normalization;
-pub use device::parse_device;
+pub use device::{parse_device, wgpu_device};
 pub use fit::{FitOptions, RunSummary, evaluate, fit, load_data, loss, make_loaders, make_test_loader};
-pub use metrics::EpochMetrics;
+pub use metrics::{EpochMetrics, step_log_every};
 pub use optim::{KDecayTarget, OptimConfig};
 pub use predict::{Predictions, predict};
