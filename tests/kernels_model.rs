@@ -5,26 +5,10 @@
 
 mod common;
 
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
-use burn::tensor::Gradients;
 use burn::tensor::{Distribution, TensorData};
 use odenet::kernels::{self, Kernels};
-
-/// Every parameter gradient of a module, flattened, in visiting order.
-struct Grads<'a> {
-    grads: &'a Gradients,
-    found: Vec<Vec<f32>>,
-}
-
-impl ModuleVisitor for Grads<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Some(g) = param.val().grad(self.grads) {
-            self.found.push(g.into_data().try_to_vec::<f32>().expect("f32"));
-        }
-    }
-}
 
 /// Logits, loss and parameter gradients of one step with the given kernels.
 fn step(kernels: Kernels) -> (Vec<f32>, f32, Vec<Vec<f32>>) {
@@ -39,27 +23,19 @@ fn step(kernels: Kernels) -> (Vec<f32>, f32, Vec<Vec<f32>>) {
     let loss = CrossEntropyLossConfig::new().init(&device).forward(logits.clone(), y);
     let loss_value = loss.clone().into_scalar::<f32>();
     let grads = loss.backward();
-    let mut visitor = Grads { grads: &grads, found: Vec::new() };
-    net.visit(&mut visitor);
-    (logits.into_data().try_to_vec::<f32>().expect("f32"), loss_value, visitor.found)
-}
-
-fn rel_err(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
-    a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+    (logits.into_data().try_to_vec::<f32>().expect("f32"), loss_value, common::param_grads(&net, &grads))
 }
 
 #[test]
 fn a_training_step_with_fast_kernels_matches_flex() {
     let (logits_f, loss_f, grads_f) = step(Kernels::Fast);
     let (logits_r, loss_r, grads_r) = step(Kernels::Flex);
-    assert!(rel_err(&logits_f, &logits_r) < 1e-4, "logits {:e}", rel_err(&logits_f, &logits_r));
+    assert!(common::rel_err(&logits_f, &logits_r) < 1e-4, "logits {:e}", common::rel_err(&logits_f, &logits_r));
     assert!((loss_f - loss_r).abs() <= 1e-4 * loss_r.abs(), "loss {loss_f} vs {loss_r}");
     assert_eq!(grads_f.len(), grads_r.len());
     assert!(grads_f.len() > 20, "every conv, BN and k_n has a gradient: {}", grads_f.len());
     for (i, (a, b)) in grads_f.iter().zip(&grads_r).enumerate() {
-        let e = rel_err(a, b);
+        let e = common::rel_err(a, b);
         assert!(e < 1e-4, "gradient of parameter {i} ({} values): relative error {e:e}", b.len());
     }
     assert_eq!(kernels::fallbacks(), 0);

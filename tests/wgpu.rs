@@ -16,10 +16,10 @@
 
 mod common;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
-use burn::tensor::{Distribution, Gradients, TensorData};
+use burn::tensor::{Distribution, TensorData};
 use odenet::bench::BenchReport;
 use odenet::kernels::{self, Kernels};
 use odenet::train::{EpochMetrics, FitOptions, fit};
@@ -64,20 +64,6 @@ fn vulkan() -> Option<Device> {
         .clone()
 }
 
-/// Every parameter gradient of a module, flattened, in visiting order.
-struct Grads<'a> {
-    grads: &'a Gradients,
-    found: Vec<Vec<f32>>,
-}
-
-impl ModuleVisitor for Grads<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Some(g) = param.val().grad(self.grads) {
-            self.found.push(g.into_data().try_to_vec::<f32>().expect("f32"));
-        }
-    }
-}
-
 /// Train-mode logits, loss, every parameter gradient, then eval-mode logits of one step.
 fn step(net: &odenet::Net, x: &TensorData, device: &Device) -> (Vec<f32>, f32, Vec<Vec<f32>>, Vec<f32>) {
     let x = Tensor::<4>::from_data(x.clone(), device);
@@ -86,18 +72,9 @@ fn step(net: &odenet::Net, x: &TensorData, device: &Device) -> (Vec<f32>, f32, V
     let loss = CrossEntropyLossConfig::new().init(device).forward(logits.clone(), y);
     let loss_value = loss.clone().into_scalar::<f32>();
     let grads = loss.backward();
-    let mut visitor = Grads { grads: &grads, found: Vec::new() };
-    net.visit(&mut visitor);
     let eval = net.valid().forward(x.inner());
     let to_vec = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().expect("f32");
-    (to_vec(logits), loss_value, visitor.found, to_vec(eval))
-}
-
-/// Largest absolute difference over the largest magnitude of the reference.
-fn rel_err(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
-    a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+    (to_vec(logits), loss_value, common::param_grads(net, &grads), to_vec(eval))
 }
 
 #[test]
@@ -115,16 +92,16 @@ fn lm_resnet_step_on_wgpu_matches_flex() {
     let (logits_g, loss_g, grads_g, eval_g) = step(&on_gpu, &x, &wgpu.clone().autodiff());
     report(&format!("parity step on wgpu (first on this device: shader compilation) {:.1} s", start.elapsed().as_secs_f64()));
     let (logits_r, loss_r, grads_r, eval_r) = step(&net, &x, &flex);
-    let e = rel_err(&logits_g, &logits_r);
+    let e = common::rel_err(&logits_g, &logits_r);
     assert!(e < 1e-4, "train-mode logits: relative error {e:e}");
     assert!((loss_g - loss_r).abs() <= 1e-4 * loss_r.abs(), "loss {loss_g} on wgpu vs {loss_r} on flex");
-    let e_eval = rel_err(&eval_g, &eval_r);
+    let e_eval = common::rel_err(&eval_g, &eval_r);
     assert!(e_eval < 1e-4, "eval-mode logits: relative error {e_eval:e}");
     assert_eq!(grads_g.len(), grads_r.len(), "every parameter keeps its gradient on wgpu");
     assert!(grads_r.len() > 20, "every conv, BN and k_n has a gradient: {}", grads_r.len());
     let mut worst = 0.0f32;
     for (i, (a, b)) in grads_g.iter().zip(&grads_r).enumerate() {
-        let e = rel_err(a, b);
+        let e = common::rel_err(a, b);
         assert!(e < 1e-4, "gradient of parameter {i} ({} values): relative error {e:e}", b.len());
         worst = worst.max(e);
     }

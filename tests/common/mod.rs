@@ -101,3 +101,30 @@ pub fn tiny_config(name: &str, scheme: SchemeConfig) -> NetConfig {
 pub fn tiny_lm(device: &burn::tensor::Device) -> odenet::Net {
     tiny_config("tiny-lm", SchemeConfig::lm_paper()).init(device)
 }
+
+/// Every parameter gradient of `module`, flattened, in visiting order (f32 tensors).
+pub fn param_grads<M: burn::module::Module>(module: &M, grads: &burn::tensor::Gradients) -> Vec<Vec<f32>> {
+    use burn::module::{ModuleVisitor, Param};
+    use burn::prelude::Tensor;
+    struct Grads<'a> {
+        grads: &'a burn::tensor::Gradients,
+        found: Vec<Vec<f32>>,
+    }
+    impl ModuleVisitor for Grads<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = param.val().grad(self.grads) {
+                self.found.push(g.into_data().try_to_vec::<f32>().expect("f32"));
+            }
+        }
+    }
+    let mut visitor = Grads { grads, found: Vec::new() };
+    module.visit(&mut visitor);
+    visitor.found
+}
+
+/// Largest absolute difference over the largest magnitude of the reference `b`.
+pub fn rel_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
+    a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+}
