@@ -86,8 +86,13 @@ fn lm_resnet_step_on_wgpu_matches_flex() {
     flex.seed(5);
     // Stride-2 stage transitions with 1×1 projections, two LM steps per stage, odd input size.
     let net = common::small_lm(3, 8).init(&flex);
+    // The copy for wgpu goes through a record: clones of a module share Burn's batch-norm running
+    // statistics, so a forked clone would also see the reference step's update of them.
+    let on_gpu = common::small_lm(3, 8)
+        .init(&flex)
+        .load_record(net.clone().into_record())
+        .fork(&wgpu.clone().autodiff());
     let x = Tensor::<4>::random([4, 3, 15, 15], Distribution::Normal(0.0, 1.0), &flex).into_data();
-    let on_gpu = net.clone().fork(&wgpu.clone().autodiff());
     let start = std::time::Instant::now();
     let (logits_g, loss_g, grads_g, eval_g) = step(&on_gpu, &x, &wgpu.clone().autodiff());
     report(&format!("parity step on wgpu (first on this device: shader compilation) {:.1} s", start.elapsed().as_secs_f64()));
