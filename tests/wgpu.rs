@@ -10,7 +10,8 @@
 //!   autotuning) and step time, printed with the test output;
 //! - a wgpu adapter that does not exist: a clean error that says what to install.
 //!
-//! Without a Vulkan adapter the device tests are skipped with one line saying so. Times are
+//! Without a Vulkan adapter the device tests are skipped with one line saying so, unless
+//! `ODENET_REQUIRE_VULKAN` is set (`.ci/run` sets it): then the missing adapter fails them. Times are
 //! printed, never asserted. One test binary, tests one at a time (one shared device, 2 cores).
 #![cfg(feature = "wgpu")]
 
@@ -51,17 +52,26 @@ fn vulkan() -> Option<Device> {
                 Some(device)
             }
             Ok((_, adapter)) => {
+                require_vulkan(&adapter);
                 report(&format!("SKIPPED: no Vulkan adapter (wgpu chose {adapter}); apt-get install mesa-vulkan-drivers libvulkan1"));
                 None
             }
             Err(e) if format!("{e:#}").contains("No adapter available") => {
                 let first = format!("{e:#}").lines().next().unwrap_or_default().to_string();
+                require_vulkan(&first);
                 report(&format!("SKIPPED: no Vulkan adapter ({first}); apt-get install mesa-vulkan-drivers libvulkan1"));
                 None
             }
             Err(e) => panic!("the wgpu device does not come up: {e:#}"),
         })
         .clone()
+}
+
+/// Where the environment asks for the Vulkan tests (CI), a missing adapter is a failure, not a skip.
+fn require_vulkan(found: &str) {
+    if std::env::var_os("ODENET_REQUIRE_VULKAN").is_some() {
+        panic!("ODENET_REQUIRE_VULKAN is set but wgpu finds no Vulkan adapter ({found}): apt-get install mesa-vulkan-drivers libvulkan1");
+    }
 }
 
 /// Train-mode logits, loss, every parameter gradient, then eval-mode logits of one step.
