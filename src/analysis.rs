@@ -19,7 +19,7 @@
 //! command does the reading and writing.
 
 use crate::net::NetConfig;
-use crate::scheme::{Coefficient, Learned, SchemeConfig};
+use crate::scheme::{Coefficient, LinearTwoStepConfig, Learned, SchemeConfig};
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -110,7 +110,7 @@ pub struct StepPosition {
 /// The LM steps of a network in the order of [`crate::Net::learned`] (stages in order, steps
 /// 1 … depth − 1 of each); empty for Euler networks.
 pub fn lm_steps(config: &NetConfig) -> Vec<StepPosition> {
-    if !matches!(config.scheme, SchemeConfig::LinearTwoStep { .. }) {
+    if !matches!(config.scheme, SchemeConfig::LinearTwoStep(_)) {
         return Vec::new();
     }
     let mut offset = 0;
@@ -230,7 +230,7 @@ pub fn analyse(config: &NetConfig, learned: &[Learned]) -> Result<Analysis> {
         all_zero_stable: steps.iter().all(|s| s.zero_stable),
         unstable_blocks: steps.iter().filter(|s| !s.zero_stable).map(|s| s.position.block).collect(),
     };
-    let per_channel = matches!(config.scheme, SchemeConfig::LinearTwoStep { per_channel: true, .. });
+    let per_channel = matches!(config.scheme, SchemeConfig::LinearTwoStep(LinearTwoStepConfig { per_channel: true, .. }));
     Ok(Analysis {
         model: config.name.clone(),
         scheme: config.scheme.describe().to_string(),

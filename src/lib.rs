@@ -19,6 +19,7 @@
 
 pub mod analysis;
 pub mod bench;
+pub mod config_error;
 pub mod data;
 pub mod interchange;
 pub mod kernels;

@@ -4,35 +4,10 @@
 
 use crate::net::NetConfig;
 use crate::nn::BranchKind;
-use crate::scheme::SchemeConfig;
 use crate::scheme::noise::NoiseConfig;
 use crate::train::{Normalization, Schedule, TrainConfig};
-use std::fmt::Debug;
-
-/// A configuration value that breaks a rule.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{field} = {value}: {rule}")]
-pub struct ConfigError {
-    /// Path of the field in `config.json`, e.g. `optim.lr` or `model.widths[1]`.
-    pub field: String,
-    /// The offending value, as written in JSON.
-    pub value: String,
-    /// What the value must satisfy.
-    pub rule: String,
-}
-
-/// `Err` naming `field`, `value` and `rule` unless `ok`.
-fn check(ok: bool, field: impl Into<String>, value: impl Debug, rule: &str) -> Result<(), ConfigError> {
-    if ok {
-        return Ok(());
-    }
-    let value = format!("{value:?}");
-    Err(ConfigError { field: field.into(), value, rule: rule.into() })
-}
-
-fn positive(field: impl Into<String>, value: usize) -> Result<(), ConfigError> {
-    check(value >= 1, field, value, "must be at least 1")
-}
+pub use crate::config_error::ConfigError;
+use crate::config_error::{check, positive};
 
 impl TrainConfig {
     /// Checks every field of the run (including the model, see [`NetConfig::validate`]).
@@ -141,38 +116,19 @@ impl NetConfig {
         }
     }
 
+    /// The scheme's own rules ([`crate::scheme::RuleConfig::validate`]), and the branch its step
+    /// reads: a rule that needs a two-part field (RevNet's F, G; FractalNet's f1, f2) is refused
+    /// with a branch that does not provide it.
     fn validate_scheme(&self) -> Result<(), ConfigError> {
-        match &self.scheme {
-            SchemeConfig::LinearTwoStep { k_init: [lo, hi], .. } => check(
-                lo.is_finite() && hi.is_finite() && lo <= hi,
-                "scheme.k_init",
-                [lo, hi],
-                "must be a finite range [lo, hi] with lo ≤ hi",
-            ),
-            SchemeConfig::Poly { order } => positive("scheme.order", *order),
-            SchemeConfig::BackwardEuler { iterations, relaxation } => {
-                positive("scheme.iterations", *iterations)?;
-                check(
-                    relaxation.is_finite() && *relaxation > 0.0,
-                    "scheme.relaxation",
-                    relaxation,
-                    "must be a finite number > 0",
-                )
-            }
-            SchemeConfig::CoupledEuler => check(
-                self.branch == BranchKind::Coupled,
+        self.scheme.validate()?;
+        match self.scheme.needs_field() {
+            Some(form) => check(
+                self.branch.field_form() == form,
                 "branch",
                 self.branch,
-                "the coupled-euler scheme needs the coupled branch",
+                &format!("the {} scheme needs the {} branch ({})", self.scheme.rule(), form.branch(), form.describe()),
             ),
-            SchemeConfig::FractalRk2 { k, .. } => {
-                check(k.iter().all(|v| v.is_finite()), "scheme.k", k, "must be finite")?;
-                check(self.branch == BranchKind::Pair, "branch", self.branch, "the fractal-rk2 scheme needs the pair branch")
-            }
-            // Multistep coefficients and tableaux are validated when they are built.
-            SchemeConfig::ForwardEuler | SchemeConfig::Multistep(_) | SchemeConfig::RungeKutta { .. } => {
-                Ok(())
-            }
+            None => Ok(()),
         }
     }
 }

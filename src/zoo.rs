@@ -24,7 +24,7 @@ pub struct UnknownModel {
 /// "resnet" or "lm-resnet" (or "…resnext") depending on the scheme.
 fn family(base: &str, scheme: &SchemeConfig) -> String {
     match scheme {
-        SchemeConfig::ForwardEuler => base.to_string(),
+        SchemeConfig::ForwardEuler(_) => base.to_string(),
         _ => format!("lm-{base}"),
     }
 }
@@ -129,7 +129,7 @@ fn revnet(depth: usize) -> NetConfig {
         widths: vec![32, 64, 128],
         depths: vec![(depth - 2) / 6; 3],
         branch: BranchKind::Coupled,
-        scheme: SchemeConfig::CoupledEuler,
+        scheme: SchemeConfig::coupled_euler(),
         noise: Default::default(),
     }
 }
@@ -141,7 +141,7 @@ macro_rules! pair {
             ModelEntry {
                 name: $name,
                 doc: concat!($what, "; forward Euler"),
-                build: || $build($($arg,)* SchemeConfig::ForwardEuler),
+                build: || $build($($arg,)* SchemeConfig::forward_euler()),
             },
             ModelEntry {
                 name: concat!("lm-", $name),
@@ -155,7 +155,7 @@ macro_rules! pair {
 /// The ResNet-20 body under another scheme (a scheme is data: one line per model). Same
 /// parameters as resnet20; a Runge–Kutta block evaluates its one branch once per tableau stage.
 fn resnet20_with(name: &str, scheme: SchemeConfig) -> NetConfig {
-    NetConfig { name: name.to_string(), scheme, ..cifar(20, SchemeConfig::ForwardEuler) }
+    NetConfig { name: name.to_string(), scheme, ..cifar(20, SchemeConfig::forward_euler()) }
 }
 
 fn scheme_variants() -> [ModelEntry; 7] {
@@ -224,8 +224,8 @@ pub fn models() -> Vec<ModelEntry> {
         build: || NetConfig {
             name: "fractal-resnet20".into(),
             branch: BranchKind::Pair,
-            scheme: SchemeConfig::FractalRk2 { k: [0.5, 0.5, 1.0], trainable: true },
-            ..cifar(20, SchemeConfig::ForwardEuler)
+            scheme: SchemeConfig::fractal_rk2([0.5, 0.5, 1.0], true),
+            ..cifar(20, SchemeConfig::forward_euler())
         },
     }])
     .chain([

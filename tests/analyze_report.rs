@@ -169,7 +169,7 @@ fn analyze_prints_and_writes_the_coefficients_of_the_k_in_a_checkpoint() {
 #[test]
 fn analyze_per_channel_k_reports_mean_min_max() {
     let run = run_dir("analyze-per-channel");
-    let model = tiny("tiny-lm-c", SchemeConfig::LinearTwoStep { k_init: [-0.1, 0.0], per_channel: true });
+    let model = tiny("tiny-lm-c", SchemeConfig::lm([-0.1, 0.0], true));
     write_config(&run, &train_config(model.clone(), 1));
     let stage0 = vec![vec![-1.5, 0.5, 0.0, -0.2], vec![0.0; 4]];
     let stage1 = vec![vec![-0.5; 8], vec![0.25; 8]];
@@ -191,7 +191,7 @@ fn analyze_per_channel_k_reports_mean_min_max() {
 #[test]
 fn analyze_euler_has_nothing_to_do_and_bad_paths_are_errors() {
     let run = run_dir("analyze-euler");
-    write_config(&run, &train_config(tiny("tiny-resnet", SchemeConfig::ForwardEuler), 1));
+    write_config(&run, &train_config(tiny("tiny-resnet", SchemeConfig::forward_euler()), 1));
     let o = odenet(&["analyze", run.to_str().unwrap()]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
@@ -254,7 +254,7 @@ fn write_run(
 fn report_draws_figures_and_tabulates_runs() {
     let root = run_dir("report");
     let lm_model = tiny("tiny-lm", SchemeConfig::lm_paper());
-    let euler_model = tiny("tiny-resnet", SchemeConfig::ForwardEuler);
+    let euler_model = tiny("tiny-resnet", SchemeConfig::forward_euler());
     let k_final: Vec<(usize, usize, Vec<f32>)> =
         vec![(0, 1, vec![-0.05]), (0, 2, vec![-0.2]), (1, 1, vec![-0.4]), (1, 2, vec![-1.3])];
     let kk = |s: f32| k_final.iter().map(|(_, _, k)| vec![k[0] * s]).collect::<Vec<_>>();
@@ -322,7 +322,7 @@ fn report_draws_figures_and_tabulates_runs() {
 #[test]
 fn report_errors_name_the_broken_file() {
     let root = run_dir("report-errors");
-    let model = tiny("tiny-resnet", SchemeConfig::ForwardEuler);
+    let model = tiny("tiny-resnet", SchemeConfig::forward_euler());
     let bad = root.join("corrupt");
     write_run(&bad, &train_config(model.clone(), 2), &[metrics_line(1, 0.3, 0.4, 1.0, 50.0, vec![])], None);
     let mut text_metrics = fs::read_to_string(bad.join("metrics.jsonl")).unwrap();

@@ -56,7 +56,7 @@ fn preset_official_trains_with_every_official_convention_and_imports_official_we
     // indexed i/(L − 1) and divided by p in training, CIFAR normalised by its constants.
     assert!(config.optim.decay_k);
     assert_eq!(config.optim.k_decay_target, KDecayTarget::Official);
-    assert_eq!(config.model.scheme, SchemeConfig::LinearTwoStep { k_init: [1.0, 1.1], per_channel: true });
+    assert_eq!(config.model.scheme, SchemeConfig::lm([1.0, 1.1], true));
     assert_eq!(
         config.model.noise,
         NoiseConfig::StochasticDepth { p_last: 0.5, scaling: DropScaling::Inverted, indexing: SurvivalIndexing::Official }

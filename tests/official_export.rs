@@ -151,7 +151,7 @@ fn plain_resnet_and_bottleneck_models_export_under_official_names() {
 
     // Per-channel k is the official MResNetC: ks [channels, 1, 1], the first blocks' all ones.
     let mut config = net_config("lm-resnet20");
-    config.scheme = SchemeConfig::LinearTwoStep { k_init: [-0.1, 0.0], per_channel: true };
+    config.scheme = SchemeConfig::lm([-0.1, 0.0], true);
     let model = config.init(&Device::flex());
     let layout = interchange::official_layout(&config).expect("expressible");
     assert_eq!(layout.constructor(10), "MResNetC(BasicBlock, [3, 3, 3], pretrain=False, num_classes=10)");

@@ -56,7 +56,7 @@ fn lm_models_differ_from_resnets_only_by_their_k() {
     for depth in [20, 56, 164] {
         let plain = zoo::create(&format!("resnet{depth}"), 3, 10).expect("registered");
         let lm = zoo::create(&format!("lm-resnet{depth}"), 3, 10).expect("registered");
-        assert_eq!(plain.scheme, SchemeConfig::ForwardEuler);
+        assert_eq!(plain.scheme, SchemeConfig::forward_euler());
         assert_eq!(lm.scheme, SchemeConfig::lm_paper());
         let diff = params::count_trainable(&lm.init(&device)) - params::count_trainable(&plain.init(&device));
         // One k per block except the first block of each of the 3 stages.

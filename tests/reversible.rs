@@ -91,7 +91,7 @@ fn f64_device() -> Device {
 }
 
 fn tiny_revnet() -> NetConfig {
-    NetConfig { branch: BranchKind::Coupled, ..common::tiny_config("tiny-revnet", SchemeConfig::CoupledEuler) }
+    NetConfig { branch: BranchKind::Coupled, ..common::tiny_config("tiny-revnet", SchemeConfig::coupled_euler()) }
 }
 
 /// Parameters are initialised lazily; the reversible path must not initialise them through its

@@ -79,7 +79,7 @@ fn unstable_rules_are_reported_and_warned_about() {
     // Complex roots on the unit circle: ρ = ζ² + 1 (a = [0, −1]) is zero-stable, inconsistent.
     let r = Multistep::new(vec![0.0, -1.0], vec![1.0, 0.0], false).expect("valid").report();
     assert!(r.zero_stable && !r.consistent && has_root(&r.roots, 0.0, 1.0), "{r:?}");
-    let lm_out_of_range = SchemeConfig::LinearTwoStep { k_init: [0.9, 1.2], per_channel: false };
+    let lm_out_of_range = SchemeConfig::lm([0.9, 1.2], false);
     assert!(lm_out_of_range.warn_if_not_convergent(), "k = 1.2 violates the root condition");
     for fine in [SchemeConfig::lm_paper(), SchemeConfig::ab2(), SchemeConfig::rk4()] {
         assert!(!fine.warn_if_not_convergent(), "{fine:?}");
@@ -127,7 +127,7 @@ fn tableaux_are_validated() {
 #[test]
 fn schemes_round_trip_through_json_and_bad_json_is_an_error() {
     let all = [
-        SchemeConfig::ForwardEuler,
+        SchemeConfig::forward_euler(),
         SchemeConfig::lm_paper(),
         SchemeConfig::ab2(),
         SchemeConfig::ab3(),
@@ -156,6 +156,35 @@ fn schemes_round_trip_through_json_and_bad_json_is_an_error() {
         let e = serde_json::from_str::<SchemeConfig>(bad).expect_err(bad).to_string();
         assert!(e.contains(what), "{bad}: {e}");
     }
+}
+
+/// Every `rule` keeps the JSON that `config.json` files hold from before the families owned their
+/// configs (struct variants then, one config struct per family now): written identically, read
+/// back equal, and `rule()` names the tag.
+#[test]
+fn every_rule_keeps_its_config_json() {
+    let cases = [
+        (SchemeConfig::forward_euler(), r#"{"rule":"forward-euler"}"#),
+        (SchemeConfig::lm([1.0, 1.1], true), r#"{"rule":"linear-two-step","k_init":[1.0,1.1],"per_channel":true}"#),
+        (SchemeConfig::poly(3), r#"{"rule":"poly","order":3}"#),
+        (
+            SchemeConfig::damped_backward_euler(4, 0.5),
+            r#"{"rule":"backward-euler","iterations":4,"relaxation":0.5}"#,
+        ),
+        (SchemeConfig::coupled_euler(), r#"{"rule":"coupled-euler"}"#),
+        (
+            SchemeConfig::fractal_rk2([0.5, 0.5, 1.0], true),
+            r#"{"rule":"fractal-rk2","k":[0.5,0.5,1.0],"trainable":true}"#,
+        ),
+    ];
+    for (config, json) in cases {
+        assert_eq!(serde_json::to_string(&config).expect("serialises"), json);
+        assert_eq!(serde_json::from_str::<SchemeConfig>(json).expect(json), config);
+        let tag = json.split('"').nth(3).expect("tag");
+        assert_eq!(config.rule(), tag);
+    }
+    let e = serde_json::from_str::<SchemeConfig>(r#"{"rule":"fractal-rk2","k":[1,1,1]}"#).expect_err("no trainable");
+    assert!(e.to_string().contains("missing field `trainable`"), "{e}");
 }
 
 #[test]

@@ -78,7 +78,7 @@ fn damped_backward_euler_stays_bounded_on_a_stiff_step_where_forward_euler_blows
         vals(history.into_current())
     };
     // Forward Euler: |1 + hλ| = 2 for the stiff component, 2^20 growth.
-    let euler = run(SchemeConfig::ForwardEuler);
+    let euler = run(SchemeConfig::forward_euler());
     assert!(euler[1].abs() > 1e5, "forward Euler {euler:?}");
     // Undamped Picard (= the poly block for 2 iterations): 1 − 3 + 9 = 7 per step, unstable too.
     let picard = run(SchemeConfig::backward_euler(2));

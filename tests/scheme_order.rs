@@ -16,7 +16,7 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use odenet::nn::BranchKind;
-use odenet::scheme::{Field, History, Multistep, Scheme, SchemeConfig, Tableau};
+use odenet::scheme::{Field, History, LinearTwoStepConfig, Multistep, Scheme, SchemeConfig, Tableau};
 use odenet::zoo;
 use std::sync::Once;
 
@@ -163,8 +163,8 @@ fn build(config: SchemeConfig) -> Scheme {
 
 #[test]
 fn forward_euler_is_first_order() {
-    assert_order("forward Euler", &build(SchemeConfig::ForwardEuler), Start::Euler, 1.0);
-    let tableau = build(SchemeConfig::RungeKutta { tableau: Tableau::euler() });
+    assert_order("forward Euler", &build(SchemeConfig::forward_euler()), Start::Euler, 1.0);
+    let tableau = build(SchemeConfig::runge_kutta(Tableau::euler()));
     assert_order("Euler tableau", &tableau, Start::Euler, 1.0);
     let multistep = build(SchemeConfig::Multistep(Multistep::euler()));
     assert_order("Euler as 1-step rule", &multistep, Start::Euler, 1.0);
@@ -172,7 +172,7 @@ fn forward_euler_is_first_order() {
 
 #[test]
 fn second_order_runge_kutta() {
-    let midpoint = build(SchemeConfig::RungeKutta { tableau: Tableau::midpoint() });
+    let midpoint = build(SchemeConfig::runge_kutta(Tableau::midpoint()));
     assert_order("explicit midpoint RK", &midpoint, Start::Euler, 2.0);
     assert_order("Heun RK2", &build(SchemeConfig::heun2()), Start::Euler, 2.0);
 }
@@ -238,9 +238,9 @@ fn every_registered_scheme_has_its_nominal_order() {
     for entry in zoo::models() {
         let config = (entry.build)();
         let scheme = match config.scheme {
-            SchemeConfig::LinearTwoStep { k_init: [lo, hi], .. } => {
+            SchemeConfig::LinearTwoStep(LinearTwoStepConfig { k_init: [lo, hi], .. }) => {
                 let k = 0.5 * (lo + hi);
-                SchemeConfig::LinearTwoStep { k_init: [k, k], per_channel: false }
+                SchemeConfig::lm([k, k], false)
             }
             other => other,
         };

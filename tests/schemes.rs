@@ -34,7 +34,7 @@ fn assert_close(got: &[f32], want: &[f32], tol: f32) {
 #[test]
 fn forward_euler_adds_the_branch_output() {
     let d = Device::flex();
-    let scheme = SchemeConfig::ForwardEuler.init(3, 2, &d);
+    let scheme = SchemeConfig::forward_euler().init(3, 2, &d);
     assert!(scheme.lm_k().is_none(), "Euler has no parameters");
     let u = t4(&[1.0, 2.0, 3.0, 4.0], [1, 2, 1, 2], &d);
     let prev = t4(&[9.0, 9.0, 9.0, 9.0], [1, 2, 1, 2], &d);
@@ -80,7 +80,7 @@ fn lm_init_draws_k_in_the_paper_range_one_per_step() {
     assert_eq!(k.dims(), [8, 1], "a stage of 9 blocks takes 8 two-step updates");
     let v: Vec<f32> = k.val().into_data().try_to_vec::<f32>().expect("f32");
     assert!(v.iter().all(|&x| (-0.1..=0.0).contains(&x)), "k ~ U[-0.1, 0]: {v:?}");
-    let per_channel = SchemeConfig::LinearTwoStep { k_init: [-0.1, 0.0], per_channel: true };
+    let per_channel = SchemeConfig::lm([-0.1, 0.0], true);
     assert_eq!(per_channel.init(9, 16, &d).lm_k().expect("k").dims(), [8, 16]);
 }
 
@@ -109,8 +109,8 @@ fn a_dropped_block_applies_every_rule_with_f_zero() {
     let noise = StageNoise::new(&sd, 0, 2, 2);
     let u = Tensor::<4>::random([1, 4, 3, 3], burn::tensor::Distribution::Default, &d);
     let cases = [
-        (BranchKind::Coupled, SchemeConfig::CoupledEuler),
-        (BranchKind::Pair, SchemeConfig::FractalRk2 { k: [0.5, 0.5, 1.0], trainable: false }),
+        (BranchKind::Coupled, SchemeConfig::coupled_euler()),
+        (BranchKind::Pair, SchemeConfig::fractal_rk2([0.5, 0.5, 1.0], false)),
     ];
     for (kind, config) in cases {
         let branch = BranchConfig { kind, in_channels: 4, width: 4, stride: 1 }.init(&d);
@@ -131,7 +131,7 @@ fn a_dropped_block_applies_every_rule_with_f_zero() {
 #[should_panic(expected = "needs a block with two sub-fields")]
 fn a_branch_that_does_not_fit_its_rule_is_an_error() {
     let d = Device::flex();
-    let scheme = SchemeConfig::CoupledEuler.init(2, 2, &d);
+    let scheme = SchemeConfig::coupled_euler().init(2, 2, &d);
     let mut history = History::new(t4(&[1.0, 2.0], [1, 2, 1, 1], &d), 1);
     scheme.step(1, &mut history, |u| u);
 }

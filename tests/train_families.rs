@@ -68,14 +68,14 @@ fn polynet_and_backward_euler_nets_learn() {
 
 #[test]
 fn fractal_net_learns() {
-    let fractal = SchemeConfig::FractalRk2 { k: [0.5, 0.5, 1.0], trainable: true };
+    let fractal = SchemeConfig::fractal_rk2([0.5, 0.5, 1.0], true);
     learns(narrow("fractal", BranchKind::Pair, fractal, StemKind::Cifar), 0.35);
 }
 
 #[test]
 fn revnet_learns_with_stored_and_with_recomputed_activations() {
-    learns(narrow("revnet", BranchKind::Coupled, SchemeConfig::CoupledEuler, StemKind::Cifar), 0.35);
-    let model = narrow("revnet-reversible", BranchKind::Coupled, SchemeConfig::CoupledEuler, StemKind::Cifar);
+    learns(narrow("revnet", BranchKind::Coupled, SchemeConfig::coupled_euler(), StemKind::Cifar), 0.35);
+    let model = narrow("revnet-reversible", BranchKind::Coupled, SchemeConfig::coupled_euler(), StemKind::Cifar);
     let mut config = config(model, fashion(Some(300), Some(100)), 1, 32);
     config.reversible = true;
     let summary = fit(&config, &run_dir("family-revnet-reversible"), &FitOptions::default())
@@ -83,7 +83,7 @@ fn revnet_learns_with_stored_and_with_recomputed_activations() {
     assert!(summary.final_test_acc > 0.35, "reversible: {:.4}", summary.final_test_acc);
     // Not a RevNet: a clear error.
     let mut wrong = config.clone();
-    wrong.model = narrow("plain", BranchKind::Basic, SchemeConfig::ForwardEuler, StemKind::Cifar);
+    wrong.model = narrow("plain", BranchKind::Basic, SchemeConfig::forward_euler(), StemKind::Cifar);
     let err = fit(&wrong, &run_dir("family-not-reversible"), &FitOptions::default()).expect_err("no");
     assert!(format!("{err:#}").contains("needs a RevNet model"), "{err:#}");
 }

@@ -1,7 +1,7 @@
 use anyhow::Context;
 use clap::Args;
 use odenet::data::{self, Augment, DatasetKind};
-use odenet::scheme::SchemeConfig;
+use odenet::scheme::{LinearTwoStepConfig, SchemeConfig};
 use odenet::scheme::noise::{DropScaling, NoiseConfig, SurvivalIndexing};
 use odenet::train::{
     self, DataConfig, FitOptions, KDecayTarget, Normalization, Preset, Schedule, TrainConfig,
@@ -186,7 +186,7 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         anyhow::bail!("--crop-size applies to --data imagenet only");
     }
     let mut model = zoo::create(&args.model, facts.in_channels, classes)?;
-    if let SchemeConfig::LinearTwoStep { per_channel, k_init } = &mut model.scheme {
+    if let SchemeConfig::LinearTwoStep(LinearTwoStepConfig { per_channel, k_init }) = &mut model.scheme {
         *per_channel = args.per_channel_k;
         let official = args.preset == Preset::Official;
         if args.per_channel_k && args.per_channel_k_init.unwrap_or(if official { KInit::Official } else { KInit::Paper }) == KInit::Official {

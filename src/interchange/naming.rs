@@ -401,7 +401,7 @@ impl OfficialLayout {
 /// cannot express (it has one CIFAR stem 3 → 16, stages of widths 16/32/64, basic or plain
 /// bottleneck blocks, and LM coefficients, scalar (`MResNet`) or per channel (`MResNetC`), or none).
 pub fn official_layout(config: &crate::NetConfig) -> anyhow::Result<OfficialLayout> {
-    use crate::SchemeConfig;
+    use crate::scheme::{LinearTwoStepConfig, SchemeConfig};
     use crate::nn::BranchKind;
     let mut rules = Vec::new();
     if config.stem != crate::net::StemKind::Cifar {
@@ -429,8 +429,8 @@ pub fn official_layout(config: &crate::NetConfig) -> anyhow::Result<OfficialLayo
         }
     };
     let (pretrain, per_channel) = match config.scheme {
-        SchemeConfig::ForwardEuler => (true, false),
-        SchemeConfig::LinearTwoStep { per_channel, .. } => (false, per_channel),
+        SchemeConfig::ForwardEuler(_) => (true, false),
+        SchemeConfig::LinearTwoStep(LinearTwoStepConfig { per_channel, .. }) => (false, per_channel),
         ref other => {
             rules.push(format!(
                 "scheme is {other:?}; the official MResNet/MResNetC have the LM scheme (linear-two-step) \

@@ -1,7 +1,7 @@
 //! Residual branches f(u): the pre-activation basic and bottleneck blocks of He et al. (2016).
 
 use super::BnReluConv;
-use crate::scheme::Field;
+use crate::scheme::{Field, FieldForm};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,15 @@ pub enum BranchKind {
 }
 
 impl BranchKind {
+    /// The sub-fields a block of this kind gives a stepping rule (see [`FieldForm`]).
+    pub fn field_form(self) -> FieldForm {
+        match self {
+            Self::Coupled => FieldForm::Halves,
+            Self::Pair => FieldForm::Pair,
+            Self::Basic | Self::Bottleneck { .. } | Self::ShakeShake => FieldForm::Whole,
+        }
+    }
+
     /// The paper's CIFAR bottleneck (LM-ResNet-164): [1×1, p; 3×3, p; 1×1, 4p].
     pub const BOTTLENECK: Self = Self::Bottleneck { expansion: 4, groups: 1, base_width: 64 };
 

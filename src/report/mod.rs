@@ -9,7 +9,7 @@ pub mod plot;
 pub mod table;
 
 use crate::analysis::{self, Analysis};
-use crate::scheme::{KRow, Learned, SchemeConfig};
+use crate::scheme::{KRow, Learned, LinearTwoStepConfig, SchemeConfig};
 use crate::train::{EpochMetrics, TrainConfig};
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
@@ -32,7 +32,7 @@ pub struct Run {
 
 impl Run {
     pub fn is_lm(&self) -> bool {
-        matches!(self.config.model.scheme, SchemeConfig::LinearTwoStep { .. })
+        matches!(self.config.model.scheme, SchemeConfig::LinearTwoStep(_))
     }
 
     /// "Euler", "LM" or "LM (per-channel k)".
@@ -80,9 +80,9 @@ impl Run {
 
 pub fn scheme_label(scheme: &SchemeConfig) -> String {
     match scheme {
-        SchemeConfig::ForwardEuler => "Euler".into(),
-        SchemeConfig::LinearTwoStep { per_channel: false, .. } => "LM".into(),
-        SchemeConfig::LinearTwoStep { per_channel: true, .. } => "LM (per-channel k)".into(),
+        SchemeConfig::ForwardEuler(_) => "Euler".into(),
+        SchemeConfig::LinearTwoStep(LinearTwoStepConfig { per_channel: false, .. }) => "LM".into(),
+        SchemeConfig::LinearTwoStep(LinearTwoStepConfig { per_channel: true, .. }) => "LM (per-channel k)".into(),
         other => other.describe(),
     }
 }

@@ -124,7 +124,7 @@ pub fn collect(
                 result.seeds_planned = runs.len();
                 if let Some(first) = runs.first() {
                     result.params = Some(report::count_params(&first.config.model));
-                    result.lm = matches!(first.config.model.scheme, crate::SchemeConfig::LinearTwoStep { .. });
+                    result.lm = matches!(first.config.model.scheme, crate::SchemeConfig::LinearTwoStep(_));
                 }
                 for run in runs {
                     if let Some(seed) = finished(&run.dir, run.config.epochs, run.seed)? {

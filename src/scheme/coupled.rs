@@ -7,8 +7,31 @@
 //! is what lets a reversible network recompute activations instead of storing them.
 
 use super::field::two_parts;
-use super::{Field, History, Step};
+use super::{Field, FieldForm, History, RuleConfig, Scheme, SchemeConfig, SchemeReport, Step};
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// `{"rule": "coupled-euler"}`: RevNet, on the coupled (F, G) branch.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CoupledEulerConfig {}
+
+impl RuleConfig for CoupledEulerConfig {
+    fn describe(&self) -> String {
+        "coupled forward Euler (RevNet, reversible)".into()
+    }
+
+    fn report(&self) -> SchemeReport {
+        SchemeReport::one_step(1)
+    }
+
+    fn needs_field(&self) -> Option<FieldForm> {
+        Some(FieldForm::Halves)
+    }
+
+    fn init(&self, _blocks: usize, _channels: usize, _device: &Device) -> Scheme {
+        Scheme::Coupled(CoupledEuler)
+    }
+}
 
 /// RevNet's coupled Euler step; no parameters (F and G are the block's two branches).
 #[derive(Module, Debug, Default)]
@@ -56,4 +79,11 @@ pub fn coupled_inverse(
     let y = y_next - g(x_next.clone());
     let x = x_next - f(y.clone());
     Tensor::cat(vec![x, y], 1)
+}
+
+impl SchemeConfig {
+    /// RevNet's rule (with [`crate::nn::BranchKind::Coupled`] branches).
+    pub fn coupled_euler() -> Self {
+        Self::CoupledEuler(CoupledEulerConfig {})
+    }
 }

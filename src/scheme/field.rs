@@ -54,3 +54,34 @@ pub(crate) fn two_parts<'a, F: Field>(
     let part = |i: usize| move |u: Tensor<4>| f.part(i, u);
     [part(0), part(1)]
 }
+
+/// The sub-fields a rule's step reads where it needs more than f whole; a branch provides one
+/// form ([`crate::nn::BranchKind::field_form`]) and [`crate::NetConfig::validate`] matches them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldForm {
+    /// f as a whole (every one-part branch).
+    Whole,
+    /// RevNet's F, G, each acting on one channel half.
+    Halves,
+    /// FractalNet's two full-width sub-fields f1, f2.
+    Pair,
+}
+
+impl FieldForm {
+    /// The branch kind (as named in `config.json`) that provides this form.
+    pub fn branch(self) -> &'static str {
+        match self {
+            Self::Whole => "basic",
+            Self::Halves => "coupled",
+            Self::Pair => "pair",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Whole => "one field f",
+            Self::Halves => "two sub-fields F, G on the channel halves",
+            Self::Pair => "two full-width sub-fields f1, f2",
+        }
+    }
+}

@@ -4,9 +4,42 @@
 //! method `x + ½ f(x) + ½ f(x + f(x))`; learned k's let each block pick its own two-stage rule.
 
 use super::field::two_parts;
-use super::{Coefficient, Coefficients, Field, History, Step};
+use super::{Coefficient, Coefficients, Field, FieldForm, History, RuleConfig, Scheme, SchemeConfig, SchemeReport, Step};
+use crate::config_error::{ConfigError, check};
 use burn::module::Param;
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// `{"rule": "fractal-rk2", "k": [k1, k2, k3], "trainable": bool}` on the pair (f1, f2) branch:
+/// `k` at initialisation, one learned triple per step when `trainable`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FractalRk2 {
+    pub k: [f64; 3],
+    pub trainable: bool,
+}
+
+impl RuleConfig for FractalRk2 {
+    fn describe(&self) -> String {
+        let k = if self.trainable { "learned" } else { "fixed" };
+        format!("FractalNet two-stage RK2 ({k} k1, k2, k3)")
+    }
+
+    fn report(&self) -> SchemeReport {
+        SchemeReport::one_step(2)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        check(self.k.iter().all(|v| v.is_finite()), "scheme.k", self.k, "must be finite")
+    }
+
+    fn needs_field(&self) -> Option<FieldForm> {
+        Some(FieldForm::Pair)
+    }
+
+    fn init(&self, blocks: usize, _channels: usize, device: &Device) -> Scheme {
+        Scheme::Fractal(Fractal::init(self.k, self.trainable, blocks, device))
+    }
+}
 
 /// A stage of FractalNet blocks: the fixed (k1, k2, k3), or one learned triple per step.
 #[derive(Module, Debug)]
@@ -61,4 +94,12 @@ pub fn fractal_step(
     let z = x.clone() * k3 + first.clone();
     let next = x.clone() * k1 + z.clone() * k2 + f2(z);
     (first, next)
+}
+
+impl SchemeConfig {
+    /// FractalNet's block starting at `k` = (k1, k2, k3), learned per step if `trainable` (with
+    /// [`crate::nn::BranchKind::Pair`] branches).
+    pub fn fractal_rk2(k: [f64; 3], trainable: bool) -> Self {
+        Self::FractalRk2(FractalRk2 { k, trainable })
+    }
 }

@@ -15,8 +15,69 @@
 //! fixed point and contracts by |1 − ω (1 − hλ)| per iteration, so ω < 2/(1 + L) converges for
 //! every eigenvalue hλ ∈ [−L, 0]: it reaches the stable backward-Euler step on stiff problems.
 
-use super::{Field, History, SchemeConfig, Step};
+use super::{Field, History, RuleConfig, Scheme, SchemeConfig, SchemeReport, Step};
+use crate::config_error::{ConfigError, check, positive};
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// `{"rule": "poly", "order": m}`: PolyNet, u_{n+1} = u_n + F(u_n) + F²(u_n) + … + F^m(u_n), a
+/// truncated Neumann series of the backward-Euler step (I − F)^{-1} u_n; order 2 is the paper's
+/// poly block.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Poly {
+    pub order: usize,
+}
+
+impl RuleConfig for Poly {
+    fn describe(&self) -> String {
+        format!("PolyNet, order-{} truncated backward Euler", self.order)
+    }
+
+    fn report(&self) -> SchemeReport {
+        SchemeReport::one_step(1)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        positive("scheme.order", self.order)
+    }
+
+    fn init(&self, _blocks: usize, _channels: usize, _device: &Device) -> Scheme {
+        Scheme::Implicit(Implicit::poly(self.order))
+    }
+}
+
+/// `{"rule": "backward-euler", "iterations": m, "relaxation": ω}`: u_{n+1} = u_n + F(u_{n+1}) by
+/// m fixed-point iterations from u_n, z_{j+1} = (1 − ω) z_j + ω (u_n + F(z_j)) (ω defaults to 1:
+/// plain Picard; ω < 2/(1 + L) converges for stiff F with eigenvalues in [−L, 0], see
+/// [`damped_step`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BackwardEuler {
+    pub iterations: usize,
+    #[serde(default = "undamped")]
+    pub relaxation: f64,
+}
+
+impl RuleConfig for BackwardEuler {
+    fn describe(&self) -> String {
+        let w = self.relaxation;
+        let damped = if w == 1.0 { String::new() } else { format!(" damped by {w}") };
+        format!("backward Euler, {} fixed-point iterations{damped}", self.iterations)
+    }
+
+    fn report(&self) -> SchemeReport {
+        SchemeReport::one_step(1)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        positive("scheme.iterations", self.iterations)?;
+        let w = self.relaxation;
+        check(w.is_finite() && w > 0.0, "scheme.relaxation", w, "must be a finite number > 0")
+    }
+
+    fn init(&self, _blocks: usize, _channels: usize, _device: &Device) -> Scheme {
+        Scheme::Implicit(Implicit::fixed_point(self.iterations, self.relaxation))
+    }
+}
 
 /// Which approximation of the backward-Euler step.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -61,17 +122,22 @@ impl Step for Implicit {
 impl SchemeConfig {
     /// PolyNet's poly block u + F(u) + F(F(u)).
     pub fn polynet() -> Self {
-        Self::Poly { order: 2 }
+        Self::poly(2)
+    }
+
+    /// PolyNet's block of this order, u + F(u) + … + F^order(u).
+    pub fn poly(order: usize) -> Self {
+        Self::Poly(Poly { order })
     }
 
     /// Backward Euler by undamped fixed-point iterations (2 = the poly block for linear F).
     pub fn backward_euler(iterations: usize) -> Self {
-        Self::BackwardEuler { iterations, relaxation: 1.0 }
+        Self::BackwardEuler(BackwardEuler { iterations, relaxation: 1.0 })
     }
 
     /// Backward Euler by damped fixed-point iterations with relaxation ω (see [`damped_step`]).
     pub fn damped_backward_euler(iterations: usize, relaxation: f64) -> Self {
-        Self::BackwardEuler { iterations, relaxation }
+        Self::BackwardEuler(BackwardEuler { iterations, relaxation })
     }
 }
 

@@ -22,20 +22,20 @@
 //! [`fractal`] (FractalNet). The block's vector field reaches a step as a [`Field`], with the
 //! stochastic terms of [`noise`] already applied, so every rule gets them.
 
-mod config;
 mod field;
 mod history;
 mod learned;
 pub mod noise;
 pub mod stability;
 
-pub use config::SchemeConfig;
-pub use field::Field;
+pub use config::RuleConfig;
+pub use field::{Field, FieldForm};
 pub use history::History;
 pub use learned::{Coefficient, Coefficients, KRow, Learned};
 pub use multistep::{MAX_STEPS, Multistep, MultistepSpec};
 pub use runge_kutta::{Tableau, TableauSpec};
 pub use stability::{Complex, SchemeReport};
+pub use two_step::LinearTwoStepConfig;
 
 use burn::module::{
     Content, Devices, Module, ModuleDisplay, ModuleDisplayDefault, ModuleMapper, ModuleVisitor,
@@ -79,12 +79,17 @@ pub trait Step {
     }
 }
 
-/// The registry of rule families: from one line `Variant(module::Type)` per family, the family's
-/// `pub mod`, its [`Scheme`] variant, `From<Type> for Scheme`, and its arms in the dispatch macros
-/// `each!` (a `match` binding the family's value) and `rewrap!` (the same, wrapping the result
-/// back into the variant). `$d` is a literal `$` for the generated macros' own variables.
+/// The registry of rule families, one line per family:
+/// `Variant(module::Type) { ConfigVariant(module::ConfigType), … }` — the family's file, its
+/// [`Scheme`] variant (the stepping rule, a [`Step`]) and the configuration variants that build
+/// it (each a [`RuleConfig`], a `rule` of `config.json`: PolyNet's and backward Euler's configs
+/// both build the implicit family). From it: the `pub mod`s, [`Scheme`], [`SchemeConfig`], the
+/// `From` conversions, and the dispatch macros `each!` (a `match` binding the family's value),
+/// `rewrap!` (the same, wrapping the result back into the variant) and `each_config!` (for
+/// [`SchemeConfig`]). `$d` is a literal `$` for the generated macros' own variables.
 macro_rules! families {
-    ($d:tt $(#[$meta:meta])* $($variant:ident($module:ident::$ty:ident)),* $(,)?) => {
+    ($d:tt $(#[$meta:meta])*
+     $($variant:ident($module:ident::$ty:ident) { $($config:ident($config_ty:ty)),+ $(,)? }),* $(,)?) => {
         $(pub mod $module;)*
 
         $(#[$meta])*
@@ -98,6 +103,27 @@ macro_rules! families {
                 Self::$variant(family)
             }
         })*
+
+        /// A stepping rule, as data: one variant per configuration of the registry, each holding
+        /// its family's config type (see the family's file). Serialised into every run's
+        /// `config.json`, tagged by `rule` (the variant's name in kebab case), the config's
+        /// fields beside it: `{"rule": "forward-euler"}`,
+        /// `{"rule": "linear-two-step", "k_init": [-0.1, 0], "per_channel": false}`,
+        /// `{"rule": "multistep", "a": [1, 0], "b": [1.5, -0.5]}`, `{"rule": "runge-kutta",
+        /// "tableau": {"a": [[], [1]], "b": [0.5, 0.5], "c": [0, 1], "order": 2}}`.
+        /// Multistep coefficients and tableaux are validated while deserialising, the other
+        /// rules by [`SchemeConfig::validate`].
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(tag = "rule", rename_all = "kebab-case")]
+        pub enum SchemeConfig {
+            $($($config($config_ty),)+)*
+        }
+
+        $($(impl From<$config_ty> for SchemeConfig {
+            fn from(config: $config_ty) -> Self {
+                Self::$config(config)
+            }
+        })+)*
 
         macro_rules! each {
             ($d value:expr, $d s:ident => $d body:expr) => {
@@ -114,6 +140,14 @@ macro_rules! families {
                 }
             };
         }
+
+        macro_rules! each_config {
+            ($d value:expr, $d s:ident => $d body:expr) => {
+                match $d value {
+                    $($(SchemeConfig::$config($d s) => $d body,)+)*
+                }
+            };
+        }
     };
 }
 
@@ -125,14 +159,17 @@ families! {
     /// `Module` is implemented by hand, not derived, only so that the variant's name does not
     /// enter the parameter paths: `stages.N.scheme.lm_k`, `…scheme.ms_a`, `…scheme.fractal_k` are
     /// the paths of checkpoints (safetensors and burnpack) written before the families were split.
-    Euler(euler::Euler),
-    LinearTwoStep(two_step::LinearTwoStep),
-    Multistep(multistep::MultistepRule),
-    RungeKutta(runge_kutta::RungeKutta),
-    Implicit(implicit::Implicit),
-    Coupled(coupled::CoupledEuler),
-    Fractal(fractal::Fractal),
+    Euler(euler::Euler) { ForwardEuler(euler::ForwardEuler) },
+    LinearTwoStep(two_step::LinearTwoStep) { LinearTwoStep(two_step::LinearTwoStepConfig) },
+    Multistep(multistep::MultistepRule) { Multistep(multistep::Multistep) },
+    RungeKutta(runge_kutta::RungeKutta) { RungeKutta(runge_kutta::RungeKuttaConfig) },
+    Implicit(implicit::Implicit) { Poly(implicit::Poly), BackwardEuler(implicit::BackwardEuler) },
+    Coupled(coupled::CoupledEuler) { CoupledEuler(coupled::CoupledEulerConfig) },
+    Fractal(fractal::Fractal) { FractalRk2(fractal::FractalRk2) },
 }
+
+// Declared after the registry: textual scope makes `each_config!` visible there.
+mod config;
 
 impl Scheme {
     /// Forward Euler, no parameters.

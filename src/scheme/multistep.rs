@@ -18,7 +18,7 @@
 //! is globally of order 2 (measured in `tests/scheme_order.rs`).
 
 use super::stability::{self, SchemeReport};
-use super::{Coefficient, Coefficients, Field, History, SchemeError, Step};
+use super::{Coefficient, Coefficients, Field, History, RuleConfig, Scheme, SchemeConfig, SchemeError, Step};
 use burn::module::Param;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -319,6 +319,45 @@ fn adams_bashforth_coefficients(m: usize) -> (Vec<f64>, Vec<f64>) {
     let mut a = vec![0.0; m];
     a[0] = 1.0;
     (a, b)
+}
+
+/// `{"rule": "multistep", "a": […], "b": […], "trainable": bool}`: the rule is its own
+/// configuration, validated while deserialising.
+impl RuleConfig for Multistep {
+    fn describe(&self) -> String {
+        Multistep::describe(self)
+    }
+
+    /// At the configured coefficients (a trainable rule: its starting point).
+    fn report(&self) -> SchemeReport {
+        Multistep::report(self)
+    }
+
+    fn init(&self, blocks: usize, _channels: usize, device: &Device) -> Scheme {
+        Scheme::Multistep(MultistepRule::init(self, blocks, device))
+    }
+}
+
+impl SchemeConfig {
+    /// Adams–Bashforth 2, `u_{n+1} = u_n + 3/2 f_n − 1/2 f_{n−1}`.
+    pub fn ab2() -> Self {
+        Self::Multistep(Multistep::ab2())
+    }
+
+    /// Adams–Bashforth 3, `u_{n+1} = u_n + (23 f_n − 16 f_{n−1} + 5 f_{n−2}) / 12`.
+    pub fn ab3() -> Self {
+        Self::Multistep(Multistep::ab3())
+    }
+
+    /// Explicit BDF2, `u_{n+1} = 4/3 u_n − 1/3 u_{n−1} + 2/3 (2 f_n − f_{n−1})`.
+    pub fn bdf2_explicit() -> Self {
+        Self::Multistep(Multistep::bdf2_explicit())
+    }
+
+    /// Leapfrog / midpoint rule of Chang et al., `u_{n+1} = u_{n−1} + 2 f_n`.
+    pub fn leapfrog() -> Self {
+        Self::Multistep(Multistep::leapfrog())
+    }
 }
 
 #[cfg(test)]

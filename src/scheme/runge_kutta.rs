@@ -11,7 +11,7 @@
 //! the order conditions of the declared order (checked up to order 4).
 
 use super::stability::SchemeReport;
-use super::{Field, History, SchemeError, Step};
+use super::{Field, History, RuleConfig, Scheme, SchemeConfig, SchemeError, Step};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -256,6 +256,45 @@ impl Step for RungeKutta {
     fn step<F: Field>(&self, _n: usize, history: &mut History, f: &F) {
         let (f_n, next) = self.tableau.step(history.current(), |u| f.eval(u));
         history.push(f_n, next);
+    }
+}
+
+/// `{"rule": "runge-kutta", "tableau": {…}}`: u_{n+1} = u_n + Σ_i b_i k_i,
+/// k_i = f_n(u_n + Σ_j a_ij k_j); block n evaluates its branch once per stage of the tableau
+/// (shared weights), see [`Tableau`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RungeKuttaConfig {
+    pub tableau: Tableau,
+}
+
+impl RuleConfig for RungeKuttaConfig {
+    fn describe(&self) -> String {
+        self.tableau.describe()
+    }
+
+    fn report(&self) -> SchemeReport {
+        self.tableau.report()
+    }
+
+    fn init(&self, _blocks: usize, _channels: usize, _device: &Device) -> Scheme {
+        Scheme::RungeKutta(RungeKutta::new(&self.tableau))
+    }
+}
+
+impl SchemeConfig {
+    /// The explicit Runge–Kutta rule of `tableau`.
+    pub fn runge_kutta(tableau: Tableau) -> Self {
+        Self::RungeKutta(RungeKuttaConfig { tableau })
+    }
+
+    /// Heun's method (explicit trapezoid), one shared branch evaluated twice per block.
+    pub fn heun2() -> Self {
+        Self::runge_kutta(Tableau::heun2())
+    }
+
+    /// Classical RK4, one shared branch evaluated four times per block.
+    pub fn rk4() -> Self {
+        Self::runge_kutta(Tableau::rk4())
     }
 }
 

@@ -11,10 +11,54 @@
 //! (see [`super::stability`]).
 
 use super::stability::{self, SchemeReport};
-use super::{Coefficient, Coefficients, Field, History, Step};
+use super::{Coefficient, Coefficients, Field, History, RuleConfig, Scheme, SchemeConfig, Step};
+use crate::config_error::{ConfigError, check};
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use serde::{Deserialize, Serialize};
+
+/// `{"rule": "linear-two-step", "k_init": [lo, hi], "per_channel": bool}`: LM-ResNet.
+/// `k_init` is the U[lo, hi] range at initialisation (paper: [−0.1, 0]); `per_channel` learns
+/// one k per channel instead of one scalar per block (official MResNetC).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinearTwoStepConfig {
+    pub k_init: [f64; 2],
+    pub per_channel: bool,
+}
+
+impl RuleConfig for LinearTwoStepConfig {
+    fn describe(&self) -> String {
+        "linear two-step (LM, trainable k_n)".into()
+    }
+
+    /// At the mid-point of `k_init`.
+    fn report(&self) -> SchemeReport {
+        let [lo, hi] = self.k_init;
+        lm_report(0.5 * (lo + hi))
+    }
+
+    /// Either end of `k_init`.
+    fn reports_to_check(&self) -> Vec<SchemeReport> {
+        self.k_init.map(lm_report).to_vec()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let [lo, hi] = self.k_init;
+        check(
+            lo.is_finite() && hi.is_finite() && lo <= hi,
+            "scheme.k_init",
+            [lo, hi],
+            "must be a finite range [lo, hi] with lo ≤ hi",
+        )
+    }
+
+    /// Euler for a single-block stage (no step n ≥ 1 to learn a k for).
+    fn init(&self, blocks: usize, channels: usize, device: &Device) -> Scheme {
+        LinearTwoStep::init(self.k_init, self.per_channel, blocks, channels, device)
+            .map_or_else(Scheme::euler, Scheme::LinearTwoStep)
+    }
+}
 
 /// Learned k_n for steps n = 1 … blocks − 1.
 #[derive(Module, Debug)]
@@ -74,4 +118,16 @@ impl Step for LinearTwoStep {
 /// The LM rule with a fixed k as a 2-step rule (a = [1 − k, k], b = [1, 0]).
 pub fn lm_report(k: f64) -> SchemeReport {
     stability::analyse(&[1.0 - k, k], &[1.0, 0.0])
+}
+
+impl SchemeConfig {
+    /// The paper's LM rule: scalar k_n ~ U[−0.1, 0].
+    pub fn lm_paper() -> Self {
+        Self::lm([-0.1, 0.0], false)
+    }
+
+    /// The LM rule with k_n ~ U[`k_init`], one k per channel if `per_channel`.
+    pub fn lm(k_init: [f64; 2], per_channel: bool) -> Self {
+        Self::LinearTwoStep(LinearTwoStepConfig { k_init, per_channel })
+    }
 }
