@@ -7,6 +7,7 @@
 #   COMPILE=0 scripts/bench-cpu.sh             # skip torch.compile (its first step takes ~1 min)
 #   SINGLE=0 scripts/bench-cpu.sh              # skip the 1-thread comparison
 #   TUNED=0 scripts/bench-cpu.sh               # skip odenet with glibc malloc tuned
+#   FEATURES=wgpu scripts/bench-cpu.sh         # build with these cargo features (reuses the test build)
 #
 # Both frameworks use all cores (rayon pool / torch.set_num_threads(nproc)); the 1-thread runs
 # (RAYON_NUM_THREADS=1, --threads 1) compare per-core speed and are less disturbed by other load.
@@ -34,7 +35,7 @@ mkdir -p "$OUT"
 RAW="$OUT/cpu.jsonl"
 : > "$RAW"
 
-cargo build --release --quiet
+cargo build --release --quiet ${FEATURES:+--features "$FEATURES"}
 BIN=target/release/odenet
 COMMON=(--batch-size "$BATCH" --warmup "$WARMUP" --steps "$STEPS" --device cpu)
 

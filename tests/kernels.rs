@@ -196,8 +196,11 @@ fn batch_norm_relu_matches_burn_in_training_and_inference() {
     let (fast_bn, flex_bn) = (fast_bn.valid(), flex_bn.valid());
     let x = x.inner();
     assert_eq!(x.device(), plain);
-    let e = rel_err(kernels::bn_relu(&fast_bn, x.clone()), burn::tensor::activation::relu(flex_bn.forward(x)));
+    let want = burn::tensor::activation::relu(flex_bn.forward(x.clone()));
+    let e = rel_err(kernels::bn_relu(&fast_bn, x.clone()), want.clone());
     assert!(e < 1e-5, "inference: relative error {e:e}");
+    let e = rel_err(kernels::bn_relu(&fast_bn, channels_last(x)), want);
+    assert!(e < 1e-5, "inference, channels-last input: relative error {e:e}");
 }
 
 /// The fused LM update against the literal formula `(1 − k) u + k u_{n−1} + f` in Burn's own
@@ -243,7 +246,17 @@ fn lm_step_matches_the_literal_formula_forward_and_backward() {
         let plain = |t: &Tensor<4>| t.clone().inner();
         let k = k_param.clone().inner().slice([1..2]).reshape([1, width, 1, 1]);
         let y = kernels::lm_step(plain(&u), plain(&prev), plain(&f), k.clone());
-        let want = (k.clone().neg() + 1.0) * plain(&u) + k * plain(&prev) + plain(&f);
-        assert!(rel_err(y, want) < 1e-6, "inference");
+        let want = (k.clone().neg() + 1.0) * plain(&u) + k.clone() * plain(&prev) + plain(&f);
+        assert!(rel_err(y, want.clone()) < 1e-6, "inference");
+        // Inference on channels-last states (what inference convolutions hand on).
+        let [u, prev, f] = [&u, &prev, &f].map(|t| channels_last(plain(t)));
+        let y = kernels::lm_step(u, prev, f, k);
+        assert!(rel_err(y, want) < 1e-6, "inference, channels-last");
     }
+}
+
+/// The same values stored channels-last: an `[N, H, W, C]` block viewed as `[N, C, H, W]`.
+fn channels_last(t: Tensor<4>) -> Tensor<4> {
+    let device = t.device();
+    Tensor::<4>::from_data(t.permute([0, 2, 3, 1]).into_data(), &device).permute([0, 3, 1, 2])
 }

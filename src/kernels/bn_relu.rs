@@ -24,7 +24,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use rayon::prelude::*;
 
-use super::storage::{contiguous, dims, par_planes, slice, tensor};
+use super::storage::{self, Order, contiguous, dense, dims, par_planes, slice, tensor, tensor_in};
 
 type Ad = Autodiff<Flex, NoCheckpointing>;
 
@@ -60,18 +60,30 @@ pub(super) fn infer(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let mean = values(bn.running_mean.value());
     let var = values(bn.running_var.value());
     let invstd: Vec<f32> = var.iter().map(|v| inv_std(*v as f64, bn.epsilon)).collect();
-    let x = contiguous(&x);
-    let [_, c, h, w] = dims(&x);
-    let data = slice(&x);
-    let y = par_planes(data.len() / (h * w), h * w, |p, y| {
-        let ch = p % c;
-        let scale = gamma[ch] * invstd[ch];
-        let shift = beta[ch] - mean[ch] * scale;
-        for (y, x) in y.iter_mut().zip(plane(data, p * h * w, h * w)) {
-            y.write((x * scale + shift).max(0.0));
-        }
-    });
-    Tensor::from_primitive::<Flex>(tensor(y, dims(&x)))
+    let scale: Vec<f32> = (0..gamma.len()).map(|ch| gamma[ch] * invstd[ch]).collect();
+    let shift: Vec<f32> = (0..gamma.len()).map(|ch| beta[ch] - mean[ch] * scale[ch]).collect();
+    // The input's own layout (channels-last from an inference convolution, see `conv.rs`).
+    let (x, order) = dense(&x);
+    let [n, c, h, w] = dims(&x);
+    let data = storage::values(&x, order);
+    let y = match order {
+        Order::Nchw => par_planes(n * c, h * w, |p, y| {
+            let ch = p % c;
+            for (y, x) in y.iter_mut().zip(plane(data, p * h * w, h * w)) {
+                y.write((x * scale[ch] + shift[ch]).max(0.0));
+            }
+        }),
+        // A row of W pixels × C channels at a time; channel = position within the pixel.
+        Order::Nhwc => par_planes(n * h, w * c, |row, y| {
+            let x = plane(data, row * w * c, w * c);
+            for (y, x) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+                for (((y, x), scale), shift) in y.iter_mut().zip(x).zip(&scale).zip(&shift) {
+                    y.write((x * scale + shift).max(0.0));
+                }
+            }
+        }),
+    };
+    Tensor::from_primitive::<Flex>(tensor_in(y, [n, c, h, w], order))
 }
 
 #[derive(Debug)]

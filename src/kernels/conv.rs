@@ -4,6 +4,13 @@
 //! `FlexTensor::new` adopting the output `Vec`); the backward step is the template of Burn's own
 //! conv2d backward (burn-autodiff `ops/module.rs`) with oneDNN's gradient passes. A pass oneDNN
 //! refuses falls back to flex's own kernel for that call, with one warning.
+//!
+//! Inference (no autodiff) keeps activations channels-last between layers: the forward pass
+//! takes its input as it lies (NCHW or NHWC) and returns NHWC, the layout oneDNN's AVX-512
+//! kernels compute in, so no reorder runs on either side of the convolution (one
+//! 128×16×32×32 3×3 convolution: 4.9 ms with NCHW buffers and reorders, 3.2 ms channels-last, 2
+//! threads; BENCHMARKS.md). The tensor's strides say its layout, so every other operation reads
+//! it correctly. Training keeps NCHW.
 
 use std::sync::Once;
 use std::sync::atomic::Ordering::Relaxed;
@@ -20,7 +27,7 @@ use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
 
 use super::dnnl::{self, ConvShape, Pass};
-use super::storage::{contiguous, dims, tensor};
+use super::storage::{Order, contiguous, dense, dims, tensor_in, values};
 
 type Ad = Autodiff<Flex, NoCheckpointing>;
 
@@ -35,7 +42,7 @@ pub(super) fn conv2d(x: Tensor<4>, w: Tensor<4>, options: ConvOptions<2>) -> Ten
     } else {
         let x = x.try_into_primitive::<Flex>().expect(ON_FLEX);
         let w = w.try_into_primitive::<Flex>().expect(ON_FLEX);
-        Tensor::from_primitive::<Flex>(forward(&x, &w, &options))
+        Tensor::from_primitive::<Flex>(forward_channels_last(&x, &w, &options))
     }
 }
 
@@ -99,6 +106,8 @@ fn shape(x: &FlexTensor, w: &FlexTensor, o: &ConvOptions<2>) -> ConvShape {
         pad_h: l(o.padding[0].0),
         pad_w: l(o.padding[1].0),
         groups: l(o.groups),
+        src_nhwc: 0,
+        dst_nhwc: 0,
     }
 }
 
@@ -106,6 +115,18 @@ fn forward(x: &FlexTensor, w: &FlexTensor, options: &ConvOptions<2>) -> FlexTens
     let s = shape(x, w, options);
     let out = [s.n, s.k, s.oh, s.ow];
     run(Pass::Forward, &s, x, w, out).unwrap_or_else(|| {
+        Flex::conv2d(x.clone(), w.clone(), None, options.clone())
+    })
+}
+
+/// The inference forward pass: `x` as it lies (NCHW or NHWC), the output NHWC.
+fn forward_channels_last(x: &FlexTensor, w: &FlexTensor, options: &ConvOptions<2>) -> FlexTensor {
+    let (x, order) = dense(x);
+    let mut s = shape(&x, w, options);
+    s.src_nhwc = (order == Order::Nhwc).into();
+    s.dst_nhwc = 1;
+    let out = [s.n, s.k, s.oh, s.ow];
+    run(Pass::Forward, &s, &x, w, out).unwrap_or_else(|| {
         Flex::conv2d(x.clone(), w.clone(), None, options.clone())
     })
 }
@@ -128,7 +149,8 @@ fn grad_weight(x: &FlexTensor, w: &FlexTensor, dy: &FlexTensor, o: &ConvOptions<
 }
 
 /// Runs one oneDNN pass into a fresh tensor of shape `out`; `None` (after one warning) if oneDNN
-/// failed, so that the caller computes it with flex instead.
+/// failed, so that the caller computes it with flex instead. Activations marked channels-last in
+/// `s` must be dense NHWC ([`dense`]); the others are made contiguous NCHW here.
 fn run(
     pass: Pass,
     s: &ConvShape,
@@ -141,21 +163,33 @@ fn run(
         Pass::GradInput => super::Timed::ConvInputGrad,
         Pass::GradWeight => super::Timed::ConvWeightGrad,
     };
+    let order = |nhwc: std::ffi::c_long| if nhwc == 1 { Order::Nhwc } else { Order::Nchw };
+    let (src, dst) = (order(s.src_nhwc), order(s.dst_nhwc));
+    let [a_order, b_order, out_order] = match pass {
+        Pass::Forward => [src, Order::Nchw, dst],
+        Pass::GradInput => [dst, Order::Nchw, src],
+        Pass::GradWeight => [src, dst, Order::Nchw],
+    };
     let out: [usize; 4] = out.map(|v| v as usize);
     let len = out.iter().product();
     let mut y = Vec::with_capacity(len);
     let result = super::timed(timer, || {
-        let (a, b) = (contiguous(a), contiguous(b));
-        match (a.as_slice::<f32>(), b.as_slice::<f32>()) {
-            (Some(a), Some(b)) => dnnl::run(pass, s, a, b, &mut y.spare_capacity_mut()[..len]),
-            _ => Err("operands are not f32".to_string()),
+        if [a, b].iter().any(|t| t.dtype() != burn::tensor::DType::F32) {
+            return Err("operands are not f32".to_string());
         }
+        let prepare = |t: &FlexTensor, order| match order {
+            Order::Nchw => contiguous(t),
+            Order::Nhwc => t.clone(),
+        };
+        let (a, b) = (prepare(a, a_order), prepare(b, b_order));
+        let (a, b) = (values(&a, a_order), values(&b, b_order));
+        dnnl::run(pass, s, a, b, &mut y.spare_capacity_mut()[..len])
     });
     match result {
         Ok(()) => {
             // SAFETY: the capacity is `len`, and oneDNN wrote all `len` values.
             unsafe { y.set_len(len) };
-            Some(tensor(y, out))
+            Some(tensor_in(y, out, out_order))
         }
         Err(e) => {
             super::FALLBACKS.fetch_add(1, Relaxed);

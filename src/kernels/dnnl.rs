@@ -5,7 +5,8 @@ use std::mem::MaybeUninit;
 
 /// Shape of one 2-D convolution: input `[n, c, h, w]`, weight `[k, c / groups, r, s]`, output
 /// `[n, k, oh, ow]`; `pad_h`/`pad_w` are the top/left paddings (the shim derives the bottom/right
-/// ones from the output size). Mirrors `odk_conv` in the shim.
+/// ones from the output size); `src_nhwc` / `dst_nhwc` (0 or 1): the input-side (x, dx) / output-side
+/// (y, dy) activations are stored channels-last instead of NCHW. Mirrors `odk_conv` in the shim.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvShape {
@@ -23,6 +24,8 @@ pub struct ConvShape {
     pub pad_h: c_long,
     pub pad_w: c_long,
     pub groups: c_long,
+    pub src_nhwc: c_long,
+    pub dst_nhwc: c_long,
 }
 
 /// Which of the three convolution passes to run (the shim's `ODK_*`).
@@ -83,7 +86,8 @@ fn set_default_env(key: &str, value: &str) {
     }
 }
 
-/// Runs one pass; the slices are plain NCHW (activations) / OIHW (weights) buffers whose lengths
+/// Runs one pass; the slices are dense NCHW or NHWC (activations, see [`ConvShape`]) / OIHW
+/// (weights) buffers whose lengths
 /// match `shape` (checked). On success every element of `out` is written.
 pub fn run(
     pass: Pass,

@@ -8,7 +8,8 @@
  * to Burn's flex convolution). Only the header is needed at build time.
  *
  * Each operation lets oneDNN choose its blocked layouts (format_tag_any: the AVX-512/AVX2 direct
- * kernels) and converts between the plain buffers and those layouts with reorders. The primitive,
+ * kernels) and converts between the plain buffers and those layouts with reorders; a plain buffer
+ * already in the chosen layout (channels-last, which the AVX-512 brgconv kernels pick) needs none. The primitive,
  * the reorders and the blocked buffers are built once per shape and cached; calls are serialised
  * by one mutex (a training step runs its convolutions one after the other anyway). */
 #include <dlfcn.h>
@@ -18,9 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Shape of one convolution: input [n, c, h, w], weight [k, c / g, r, s], output [n, k, oh, ow]. */
+/* Shape of one convolution: input [n, c, h, w], weight [k, c / g, r, s], output [n, k, oh, ow];
+ * src_nhwc / dst_nhwc: the caller's input-side / output-side activations (x and dx / y and dy)
+ * are stored channels-last instead of NCHW. */
 typedef struct {
-    long n, c, h, w, k, r, s, oh, ow, stride_h, stride_w, pad_h, pad_w, groups;
+    long n, c, h, w, k, r, s, oh, ow, stride_h, stride_w, pad_h, pad_w, groups, src_nhwc, dst_nhwc;
 } odk_conv;
 
 enum { ODK_FWD = 0, ODK_BWD_DATA = 1, ODK_BWD_WEIGHTS = 2 };
@@ -162,8 +165,10 @@ static int build(entry *e) {
     dnnl_data_type_t f32 = dnnl_f32;
 
     dnnl_memory_desc_t src_plain, dst_plain, wei_plain, src_any, dst_any, wei_any;
-    CHECK(p_dnnl_memory_desc_init_by_tag(&src_plain, 4, src_dims, f32, dnnl_nchw));
-    CHECK(p_dnnl_memory_desc_init_by_tag(&dst_plain, 4, dst_dims, f32, dnnl_nchw));
+    CHECK(p_dnnl_memory_desc_init_by_tag(&src_plain, 4, src_dims, f32,
+                                         s->src_nhwc ? dnnl_nhwc : dnnl_nchw));
+    CHECK(p_dnnl_memory_desc_init_by_tag(&dst_plain, 4, dst_dims, f32,
+                                         s->dst_nhwc ? dnnl_nhwc : dnnl_nchw));
     CHECK(p_dnnl_memory_desc_init_by_tag(&wei_plain, wei_nd, grouped ? gwei_dims : wei_dims, f32,
                                          wei_tag));
     CHECK(p_dnnl_memory_desc_init_by_tag(&src_any, 4, src_dims, f32, dnnl_format_tag_any));
@@ -171,11 +176,16 @@ static int build(entry *e) {
     CHECK(p_dnnl_memory_desc_init_by_tag(&wei_any, wei_nd, grouped ? gwei_dims : wei_dims, f32,
                                          dnnl_format_tag_any));
 
-    /* The forward descriptor: the operation itself, or the hint the backward ones need. */
+    /* The forward descriptor: the operation itself, or the hint the backward ones need. A
+     * channels-last forward pass (inference) computes in the caller's layout: oneDNN then picks
+     * its kernels for that layout (brgconv on AVX-512) instead of a blocked one that would need
+     * reorders on both sides. */
     dnnl_convolution_desc_t fwd_d, d;
-    CHECK(p_dnnl_convolution_forward_desc_init(&fwd_d, dnnl_forward_training,
-                                               dnnl_convolution_direct, &src_any, &wei_any, NULL,
-                                               &dst_any, strides, pad_l, pad_r));
+    int channels_last = e->kind == ODK_FWD && s->dst_nhwc;
+    CHECK(p_dnnl_convolution_forward_desc_init(
+        &fwd_d, channels_last ? dnnl_forward_inference : dnnl_forward_training,
+        dnnl_convolution_direct, channels_last && s->src_nhwc ? &src_plain : &src_any, &wei_any,
+        NULL, channels_last ? &dst_plain : &dst_any, strides, pad_l, pad_r));
     dnnl_primitive_desc_t fwd_pd, pd;
     CHECK(p_dnnl_primitive_desc_create(&fwd_pd, &fwd_d, NULL, engine, NULL));
     if (e->kind == ODK_FWD) {
@@ -275,7 +285,8 @@ static int run(entry *e, void *a, void *b, void *out) {
 }
 
 /* kind ODK_FWD: a = x, b = w, out = y. ODK_BWD_DATA: a = dy, b = w, out = dx.
- * ODK_BWD_WEIGHTS: a = x, b = dy, out = dw. All plain and contiguous. 0 on success. */
+ * ODK_BWD_WEIGHTS: a = x, b = dy, out = dw. All dense: weights OIHW, activations NCHW or NHWC
+ * as the shape says. 0 on success. */
 int odk_conv_run(int kind, const odk_conv *shape, const float *a, const float *b, float *out) {
     pthread_mutex_lock(&lock);
     entry *e = lookup(kind, shape);

@@ -19,7 +19,7 @@ use burn::prelude::*;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
-use super::storage::{contiguous, dims, par_planes, slice, tensor};
+use super::storage::{Order, contiguous, dims, par_planes, slice, tensor, tensor_in};
 
 type Ad = Autodiff<Flex, NoCheckpointing>;
 
@@ -44,10 +44,60 @@ pub(super) fn train(u: Tensor<4>, prev: Tensor<4>, f: Tensor<4>, k: Tensor<4>) -
 
 /// The combination on the plain flex device.
 pub(super) fn infer(u: Tensor<4>, prev: Tensor<4>, f: Tensor<4>, k: Tensor<4>) -> Tensor<4> {
-    let [u, prev, f, k] =
-        [u, prev, f, k].map(|t| contiguous(&t.try_into_primitive::<Flex>().expect(ON_FLEX)));
-    let y = tensor(combine(&u, &prev, &f, slice(&k)), dims(&u));
+    let [u, prev, f, k] = [u, prev, f, k].map(|t| t.try_into_primitive::<Flex>().expect(ON_FLEX));
+    let k = slice(&contiguous(&k)).to_vec();
+    // Channels-last states (from inference convolutions, see `conv.rs`) stay channels-last.
+    if [&u, &prev, &f].iter().all(|t| Order::of(t) == Some(Order::Nhwc)) {
+        let y = combine_channels_last(u.storage(), prev.storage(), f.storage(), &k, dims(&u));
+        return Tensor::from_primitive::<Flex>(tensor_in(y, dims(&u), Order::Nhwc));
+    }
+    let [u, prev, f] = [u, prev, f].map(|t| contiguous(&t));
+    let y = tensor(combine(&u, &prev, &f, &k), dims(&u));
     Tensor::from_primitive::<Flex>(y)
+}
+
+/// `u + f` on the plain flex device, channels-last when both are (the Euler step and a stage's
+/// start, see [`super::residual_add`]); `None` for other layouts.
+pub(super) fn add_infer(u: &Tensor<4>, f: &Tensor<4>) -> Option<Tensor<4>> {
+    let [u, f] = [u, f].map(|t| t.clone().try_into_primitive::<Flex>().expect(ON_FLEX));
+    if [&u, &f].iter().any(|t| Order::of(t) != Some(Order::Nhwc)) {
+        return None;
+    }
+    let [n, c, h, w] = dims(&u);
+    let row = w * c;
+    let (us, fs) = (u.storage::<f32>(), f.storage::<f32>());
+    let y = par_planes(n * h, row, |r, y| {
+        let at = r * row..(r + 1) * row;
+        for ((y, &u), &f) in y.iter_mut().zip(&us[at.clone()]).zip(&fs[at]) {
+            y.write(u + f);
+        }
+    });
+    Some(Tensor::from_primitive::<Flex>(tensor_in(y, [n, c, h, w], Order::Nhwc)))
+}
+
+/// [`combine`] on channels-last `[N, H, W, C]` storage, a row of W pixels at a time.
+fn combine_channels_last(u: &[f32], p: &[f32], f: &[f32], k: &[f32], [n, c, h, w]: [usize; 4]) -> Vec<f32> {
+    let row = w * c;
+    par_planes(n * h, row, |r, y| {
+        let at = r * row..(r + 1) * row;
+        let (u, p, f) = (&u[at.clone()], &p[at.clone()], &f[at]);
+        if k.len() == 1 {
+            let k = k[0];
+            for (((y, &u), &p), &f) in y.iter_mut().zip(u).zip(p).zip(f) {
+                y.write(u + f + k * (p - u));
+            }
+            return;
+        }
+        // One pixel's C channels at a time, one k per channel.
+        let k = &k[..c];
+        for (px, y) in y.chunks_exact_mut(c).enumerate() {
+            let at = px * c..(px + 1) * c;
+            let (u, p, f) = (&u[at.clone()], &p[at.clone()], &f[at]);
+            for ((((y, &u), &p), &f), &k) in y.iter_mut().zip(u).zip(p).zip(f).zip(k) {
+                y.write(u + f + k * (p - u));
+            }
+        }
+    })
 }
 
 /// `(1 − k_c) u + k_c p + f`, plane by plane.

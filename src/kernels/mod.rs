@@ -253,6 +253,22 @@ pub fn lm_step(u: Tensor<4>, prev: Tensor<4>, f: Tensor<4>, k: Tensor<4>) -> Ten
     u + f + delta
 }
 
+/// The residual sum `u + f` of a forward-Euler step or a stage's start, through the selected
+/// kernels: on the fast inference path it keeps channels-last states channels-last (Burn's own
+/// sum would write NCHW, and every following kernel would copy it back); elsewhere Burn's `+`.
+///
+/// # Shapes
+/// - `u`, `f`: `[batch, C, H, W]` → `[batch, C, H, W]`
+pub fn residual_add(u: Tensor<4>, f: Tensor<4>) -> Tensor<4> {
+    #[cfg(odenet_dnnl)]
+    if runs_fast(&u, &f) && !u.device().is_autodiff() && u.dims() == f.dims() && f.dtype() == DType::F32 {
+        if let Some(y) = timed(Timed::LmStepForward, || lm_step::add_infer(&u, &f)) {
+            return y;
+        }
+    }
+    u + f
+}
+
 /// Whether the fast kernels take an operation on `x` with parameter `weight`: f32 tensors on the
 /// flex device (autodiff without Burn's gradient checkpointing, or plain), fast kernels selected.
 fn runs_fast<const D: usize>(x: &Tensor<4>, weight: &Tensor<D>) -> bool {

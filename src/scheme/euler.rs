@@ -32,7 +32,7 @@ impl Step for Euler {
         let u = history.current().clone();
         let fu = f.eval(u.clone());
         history.record_f(fu.clone());
-        history.advance(u + fu);
+        history.advance(crate::kernels::residual_add(u, fu));
     }
 }
 

@@ -204,7 +204,7 @@ impl Scheme {
     /// - `shortcut`: `[batch, C_out, H', W']`; `u0`: the stage input `[batch, C_in, H, W]`
     pub fn start(&self, shortcut: Tensor<4>, u0: Tensor<4>, f: &impl Field) -> History {
         let f0 = if f.dropped() { shortcut.zeros_like() } else { f.eval(u0) };
-        let u1 = shortcut.clone() + f0.clone();
+        let u1 = crate::kernels::residual_add(shortcut.clone(), f0.clone());
         let mut history = History::new(shortcut, self.history_len());
         history.push(f0, u1);
         history
