@@ -147,6 +147,13 @@ static int make_operand(operand *op, int arg, int is_output, const dnnl_memory_d
     return 0;
 }
 
+/* Whether oneDNN chose its reference implementation ("ref:any"): plain loops, no JIT. */
+static int is_reference(const_dnnl_primitive_desc_t pd) {
+    const char *impl = NULL;
+    p_dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    return impl && strncmp(impl, "ref", 3) == 0;
+}
+
 static int build(entry *e) {
     const odk_conv *s = &e->shape;
     int grouped = s->groups > 1;
@@ -188,6 +195,16 @@ static int build(entry *e) {
         NULL, channels_last ? &dst_plain : &dst_any, strides, pad_l, pad_r));
     dnnl_primitive_desc_t fwd_pd, pd;
     CHECK(p_dnnl_primitive_desc_create(&fwd_pd, &fwd_d, NULL, engine, NULL));
+    if (channels_last && is_reference(fwd_pd)) {
+        /* No optimised kernel for this shape in the caller's layout (on AVX2 the 3-channel stem:
+         * oneDNN's reference loop, ~100x slower). Let oneDNN choose blocked layouts instead and
+         * reorder on both sides, as in training. */
+        p_dnnl_primitive_desc_destroy(fwd_pd);
+        CHECK(p_dnnl_convolution_forward_desc_init(&fwd_d, dnnl_forward_inference,
+                                                   dnnl_convolution_direct, &src_any, &wei_any,
+                                                   NULL, &dst_any, strides, pad_l, pad_r));
+        CHECK(p_dnnl_primitive_desc_create(&fwd_pd, &fwd_d, NULL, engine, NULL));
+    }
     if (e->kind == ODK_FWD) {
         pd = fwd_pd;
         fwd_pd = NULL;
