@@ -12,11 +12,13 @@
 #   1. PyTorch reference, eager fp32, resnet20 lm-resnet20 resnet56 lm-resnet56, batch 128
 #   2. odenet bench, same models and protocol (warm-up 10, 50 timed steps, train mode)
 #   3. CIFAR-10 training: lm-resnet20, 5 epochs, cosine, lr 0.1; test accuracy must exceed 70%
-#   4. PyTorch torch.compile for the 20-layer nets, if time is left
+#   4. PyTorch torch.compile for the 20-layer nets, if time is left; bf16 mixed precision for
+#      lm-resnet56 (odenet --precision bf16 against torch.autocast bf16 + channels_last); lm-resnet56
+#      inference with and without CUDA-graph replay (odenet bench --mode infer --graph)
 #   5. one comparison table: $OUT/summary.md (also printed)
 # Knobs (environment): GPU_CHECK_AUTOTUNE (CubeCL autotune level: minimal [default], balanced,
 # extensive, full), GPU_CHECK_BUDGET_S (default 465), GPU_CHECK_SKIP (space-separated stage names:
-# torch bench train compile).
+# torch bench train compile bf16 graph).
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -199,6 +201,33 @@ if ! skipped compile; then
   fi
 fi
 
+# ---- 4b. bf16 mixed precision (lm-resnet56), if time is left ---------------------------------
+if ! skipped bf16; then
+  t=$(stage_timeout 90 8)
+  if (( t > 0 )); then
+    log "bf16: odenet and torch autocast, lm-resnet56 (timeout ${t}s each half)"
+    timeout -k 5 $(( t / 2 )) env LD_LIBRARY_PATH="$ODENET_LD" "$BIN" bench --model lm-resnet56 "${BENCH_ARGS[@]}" \
+      --precision bf16 > "$OUT/bench-odenet-bf16.json" 2> "$OUT/bench-odenet-bf16.log"
+    log "odenet bf16 rc=$?"
+    timeout -k 5 $(( t / 2 )) python3 "$REPO/bench/torch_reference.py" --model lm-resnet56 \
+      "${TORCH_ARGS[@]}" --variants bf16 > "$OUT/bench-torch-bf16.jsonl" 2> "$OUT/bench-torch-bf16.log"
+    log "torch bf16 rc=$?"
+  fi
+fi
+
+# ---- 4c. CUDA-graph replay of inference (lm-resnet56), if time is left -------------------------
+if ! skipped graph; then
+  for g in "" --graph; do
+    t=$(stage_timeout 45 5)
+    (( t > 0 )) || { log "inference ${g:-plain}: skipped (no time left)"; continue; }
+    log "odenet inference ${g:-without --graph}, lm-resnet56 (timeout ${t}s)"
+    timeout -k 5 "$t" env LD_LIBRARY_PATH="$ODENET_LD" "$BIN" bench --model lm-resnet56 --batch-size 128 \
+      --device cuda --warmup 10 --steps 50 --mode infer --json $g > "$OUT/bench-odenet-infer${g/--/-}.json" \
+      2> "$OUT/bench-odenet-infer${g/--/-}.log"
+    log "rc=$?"
+  done
+fi
+
 # ---- 5. table ----------------------------------------------------------------------------
 python3 - "$OUT" <<'EOF' | tee "$OUT/summary.md"
 import glob, json, os, sys
@@ -215,6 +244,10 @@ def read(path):
 for p in glob.glob(os.path.join(out, "bench-*.json*")):
     for r in read(p):
         key = "odenet" if r.get("framework", "").startswith("odenet") else "torch-" + r.get("variant", "?")
+        if key == "odenet" and r.get("precision", "f32") != "f32":
+            key = "odenet-" + r["precision"]
+        if key == "odenet" and r.get("mode") == "infer":
+            key = "odenet-infer-graph" if r.get("graph") else "odenet-infer"
         rows[(r["model"], key)] = r
 models = ["resnet20", "lm-resnet20", "resnet56", "lm-resnet56"]
 def ips(m, k):
@@ -235,6 +268,15 @@ for depth in ("20", "56"):
         a, b = ips(f"resnet{depth}", k), ips(f"lm-resnet{depth}", k)
         if a and b:
             print(f"- LM step overhead, {name}, depth {depth}: {100 * (a / b - 1):+.1f}% time per step vs ResNet (target ≤ 5% for odenet)")
+o16, t16 = ips("lm-resnet56", "odenet-bf16"), ips("lm-resnet56", "torch-bf16")
+if o16 or t16:
+    ratio = f"{o16 / t16:.2f}×" if o16 and t16 else "–"
+    print(f"- bf16 mixed precision, lm-resnet56: odenet {f(o16)} img/s, torch autocast bf16 + channels_last {f(t16)} img/s ({ratio})")
+gi, gp = ips("lm-resnet56", "odenet-infer-graph"), ips("lm-resnet56", "odenet-infer")
+if gi or gp:
+    hw = rows.get(("lm-resnet56", "odenet-infer-graph"), {}).get("graph_hardware")
+    ratio = f"{gi / gp:.2f}×" if gi and gp else "–"
+    print(f"- inference lm-resnet56: {f(gp)} img/s plain, {f(gi)} img/s replaying a captured graph (hardware graph: {hw}; {ratio})")
 errs = [f"{m} {k}: {r['error'][:200]}" for (m, k), r in rows.items() if "error" in r]
 for e in errs:
     print(f"- error: {e}")

@@ -9,7 +9,8 @@
 //! paper's settings: SGD, momentum 0.9, dampening 0, weight decay 1e-4, lr 0.1.
 
 use crate::kernels::KernelMillis;
-use crate::net::NetConfig;
+use crate::precision::Precision;
+use crate::net::{Net, NetConfig};
 use crate::train::{Preset, parse_device};
 use anyhow::{Result, bail, ensure};
 use burn::module::Module;
@@ -70,6 +71,13 @@ pub struct BenchOptions {
     pub breakdown: bool,
     /// Train mode: RevNet reversible backward (coupled stages recomputed, not stored).
     pub reversible: bool,
+    /// Float precision of the activations ([`crate::precision`]).
+    pub precision: Precision,
+    /// Inference: capture the forward pass once as a device graph and replay it each step (one
+    /// launch on CUDA instead of hundreds; elsewhere Burn re-runs the closure). Training cannot
+    /// be captured: Burn's optimiser returns new parameter tensors, so their buffers move every
+    /// step and a replay would read the old ones.
+    pub graph: bool,
 }
 
 impl Default for BenchOptions {
@@ -84,6 +92,8 @@ impl Default for BenchOptions {
             seed: 0,
             breakdown: false,
             reversible: false,
+            precision: Precision::F32,
+            graph: false,
         }
     }
 }
@@ -109,6 +119,15 @@ pub struct BenchReport {
     /// Convolution kernels on the CPU: `fast` (oneDNN) or `flex` (Burn's); `burn` elsewhere.
     #[serde(default)]
     pub kernels: String,
+    /// `f32` or `bf16` (mixed precision); reports from before it existed were f32.
+    #[serde(default)]
+    pub precision: Precision,
+    /// Whether each step replayed a captured device graph (`--graph`); `graph_hardware` whether
+    /// the backend captured one (CUDA) or re-ran the forward pass (every other device).
+    #[serde(default)]
+    pub graph: bool,
+    #[serde(default)]
+    pub graph_hardware: bool,
     /// batch_size × steps / (sum of the timed steps).
     pub images_per_sec: f64,
     /// Mean over the timed steps, milliseconds.
@@ -210,6 +229,15 @@ pub fn run(config: &NetConfig, opts: &BenchOptions) -> Result<Vec<BenchReport>> 
     ensure!(opts.batch_size > 0, "--batch-size must be at least 1");
     ensure!(opts.steps > 0, "--steps must be at least 1");
     ensure!(opts.image_size >= 4, "--image-size must be at least 4");
+    ensure!(
+        opts.precision == Precision::F32 || !opts.reversible,
+        "--precision bf16 cannot be combined with --reversible (bf16 rounding makes the inverse steps inexact)"
+    );
+    ensure!(
+        !opts.graph || opts.mode == BenchMode::Infer,
+        "--graph applies to --mode infer: Burn's optimiser returns new parameter tensors every step, \
+         so a captured training step would replay against the old ones"
+    );
     let device = parse_device(&opts.device)?;
     opts.mode.expand().into_iter().map(|m| run_one(config, opts, &device, m)).collect()
 }
@@ -286,6 +314,9 @@ fn time_steps(
             true => format!("{:?}", crate::kernels::kernels()).to_lowercase(),
             false => "burn".into(),
         },
+        precision: opts.precision,
+        graph: false,
+        graph_hardware: false,
         images_per_sec: (opts.batch_size * opts.steps) as f64 / total,
         ms_per_step: 1e3 * total / opts.steps as f64,
         ms_per_step_min: 1e3 * min,
@@ -314,6 +345,7 @@ fn run_one(config: &NetConfig, opts: &BenchOptions, device: &Device, mode: Bench
             let lr = optim_config.lr;
             let mut model = Some(net);
             let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &train_device);
+            let x = opts.precision.activations(x);
             let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [b]), &train_device);
             sync(&train_device)?;
             let mut phases: Vec<([f64; 3], KernelMillis)> = Vec::new();
@@ -373,8 +405,11 @@ fn run_one(config: &NetConfig, opts: &BenchOptions, device: &Device, mode: Bench
         }
         BenchMode::Infer => {
             let model = config.init(device).valid();
-            let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), device);
+            let x = opts.precision.activations(Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), device));
             sync(device)?;
+            if opts.graph {
+                return infer_graph(config, opts, device, &model, &x);
+            }
             let mut phases: Vec<(f64, KernelMillis)> = Vec::new();
             let mut report = time_steps(config, opts, device, mode, || {
                 let (t0, k0) = (Instant::now(), KernelMillis::now());
@@ -410,6 +445,35 @@ fn run_one(config: &NetConfig, opts: &BenchOptions, device: &Device, mode: Bench
         }
         BenchMode::Both => unreachable!("expanded by run()"),
     }
+}
+
+/// Inference with the forward pass captured once ([`burn::tensor::capture`]: three warm-up runs,
+/// then the capture) and replayed every step.
+fn infer_graph(
+    config: &NetConfig,
+    opts: &BenchOptions,
+    device: &Device,
+    model: &Net,
+    x: &Tensor<4>,
+) -> Result<BenchReport> {
+    let mut graph = burn::tensor::capture(device, || model.forward(x.clone()));
+    let hardware = graph.is_hardware();
+    let mut report = time_steps(config, opts, device, BenchMode::Infer, || {
+        // SAFETY: the captured launches read `model`'s parameters and `x`, borrowed from the
+        // caller and so alive until after the last replay, and write the graph's own output;
+        // nothing else runs on the device meanwhile (one thread), and the read below is issued on
+        // the same stream after the replay.
+        let logits = unsafe { graph.replay() }.clone();
+        let value: f32 = logits.sum().into_scalar::<f32>();
+        sync(device)?;
+        if !value.is_finite() {
+            bail!("the logits became {value}");
+        }
+        Ok(())
+    })?;
+    report.graph = true;
+    report.graph_hardware = hardware;
+    Ok(report)
 }
 
 /// Peak resident set size of this process (Linux), bytes.

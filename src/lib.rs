@@ -26,6 +26,7 @@ pub mod kernels;
 pub mod net;
 pub mod nn;
 pub mod params;
+pub mod precision;
 pub mod report;
 pub mod reproduce;
 pub mod reversible;

@@ -158,7 +158,8 @@ impl Net {
         let [batch, channels, _, _] = u.dims();
         let u = kernels::bn_relu(&self.head_bn, u);
         let pooled = u.mean_dim(3).mean_dim(2).reshape([batch, channels]);
-        self.head_fc.forward(pooled)
+        // Mixed precision: the classifier and the logits in the parameters' f32.
+        self.head_fc.forward(crate::precision::like(pooled, &self.head_fc.weight.val()))
     }
 
     /// # Shapes

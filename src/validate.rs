@@ -4,6 +4,7 @@
 
 use crate::net::NetConfig;
 use crate::nn::BranchKind;
+use crate::precision::Precision;
 use crate::scheme::noise::NoiseConfig;
 use crate::train::{Normalization, Schedule, TrainConfig};
 pub use crate::config_error::ConfigError;
@@ -50,6 +51,19 @@ impl TrainConfig {
             "reversible training recomputes each block from the inverse of its output, which needs \
              deterministic steps: drop model.noise (a dropped block would be drawn again, and \
              injected noise cannot be inverted)",
+        )?;
+        check(
+            self.precision == Precision::F32 || !self.reversible,
+            "precision",
+            self.precision.name(),
+            "reversible training reconstructs activations by inverting each step, which bf16 \
+             rounding makes inexact: train reversible models in f32",
+        )?;
+        check(
+            self.precision == Precision::F32 || !self.device.starts_with("wgpu"),
+            "precision",
+            self.precision.name(),
+            "WGSL shaders have no bf16 type: use bf16 with --device cpu or cuda, or f32 on wgpu",
         )?;
         check(
             self.data.normalization != Normalization::OfficialCifar || self.model.in_channels == 3,

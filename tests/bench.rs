@@ -128,3 +128,22 @@ fn breakdown_phases_fit_inside_the_step() {
     }
     assert!(p.forward_other() >= -1e-6, "{p:?}");
 }
+
+#[test]
+fn graph_replay_and_bf16_are_reported_and_graph_training_is_refused() {
+    let _serial = serial();
+    let o = BenchOptions { graph: true, ..opts(BenchMode::Infer) };
+    let r = &bench::run(&tiny(), &o).unwrap()[0];
+    assert!(r.graph && !r.graph_hardware, "the CPU re-runs the forward pass: {r:?}");
+    check(r, "infer");
+    let err = bench::run(&tiny(), &BenchOptions { graph: true, ..opts(BenchMode::Train) }).unwrap_err();
+    assert!(err.to_string().contains("--mode infer"), "{err}");
+
+    let precision = odenet::precision::Precision::Bf16;
+    for mode in [BenchMode::Train, BenchMode::Infer] {
+        let r = &bench::run(&tiny(), &BenchOptions { precision, ..opts(mode) }).unwrap()[0];
+        assert_eq!(r.precision, precision);
+        let line = serde_json::to_string(r).unwrap();
+        assert!(line.contains("\"precision\":\"bf16\""), "{line}");
+    }
+}

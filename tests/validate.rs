@@ -9,6 +9,7 @@ use odenet::data::{Augment, DatasetKind};
 use odenet::nn::BranchKind;
 use odenet::scheme::noise::{DropScaling, NoiseConfig};
 use odenet::train::{DataConfig, Schedule, TrainConfig};
+use odenet::precision::Precision;
 use odenet::validate::ConfigError;
 use odenet::{NetConfig, SchemeConfig};
 
@@ -39,6 +40,24 @@ const CASES: &[(Edit, &str, &str, &str)] = &[
     (|c| c.optim.momentum = f64::NAN, "optim.momentum", "NaN", "[0, 1)"),
     (|c| c.epochs = 0, "epochs", "0", "at least 1"),
     (|c| c.batch_size = 0, "batch_size", "0", "at least 1"),
+    (
+        |c| {
+            c.precision = Precision::Bf16;
+            c.reversible = true;
+        },
+        "precision",
+        "\"bf16\"",
+        "train reversible models in f32",
+    ),
+    (
+        |c| {
+            c.precision = Precision::Bf16;
+            c.device = "wgpu".into();
+        },
+        "precision",
+        "\"bf16\"",
+        "no bf16 type",
+    ),
     (|c| c.data.train_per_class = Some(0), "data.train_per_class", "0", "empty dataset"),
     (|c| c.data.test_per_class = Some(0), "data.test_per_class", "0", "empty dataset"),
     (

@@ -1,5 +1,6 @@
 use clap::Args;
 use odenet::bench::{self, BenchMode, BenchOptions, BenchReport};
+use odenet::precision::Precision;
 use odenet::zoo;
 
 #[derive(Args, Debug)]
@@ -38,6 +39,13 @@ pub struct BenchArgs {
     /// storing their activations (compare peak memory with and without).
     #[arg(long)]
     reversible: bool,
+    /// Float precision: f32, or bf16 mixed precision (bf16 activations, f32 parameters).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    precision: Precision,
+    /// Inference: capture the forward pass once as a device graph and replay it every step
+    /// (CUDA graphs; other devices re-run it). Not for training (see `BenchOptions::graph`).
+    #[arg(long)]
+    graph: bool,
     /// One JSON object per mode (one a line) instead of a table.
     #[arg(long)]
     json: bool,
@@ -58,6 +66,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         seed: args.seed,
         breakdown: args.breakdown,
         reversible: args.reversible,
+        precision: args.precision,
+        graph: args.graph,
     };
     let reports = bench::run(&config, &opts)?;
     if args.json {

@@ -37,6 +37,8 @@ use burn::tensor::GradientCheckpointingStrategy;
 use burn::tensor::module;
 use burn::tensor::ops::ConvOptions;
 
+use crate::precision;
+
 /// Which convolution kernels run on the CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
@@ -191,6 +193,9 @@ pub fn conv2d(
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
+    // Mixed precision: the f32 weights meet bf16 activations in bf16 (a no-op in f32 runs).
+    let weight = precision::like(weight, &x);
+    let bias = bias.map(|b| precision::like(b, &x));
     if !runs_fast(&x, &weight) || options.dilation != [1, 1] {
         return module::conv2d(x, weight, bias, options);
     }
@@ -216,6 +221,11 @@ pub fn conv2d(
 /// - `x`: `[batch, C, H, W]` → `[batch, C, H, W]`
 pub fn bn_relu(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let gamma = bn.gamma.val();
+    if x.dtype() != gamma.dtype() {
+        // Mixed precision: statistics in the parameters' f32, the result back in x's bf16.
+        let dtype = x.dtype();
+        return precision::to(bn_relu(bn, precision::like(x, &gamma)), dtype);
+    }
     if runs_fast(&x, &gamma) {
         #[cfg(odenet_dnnl)]
         match (x.device().is_autodiff(), bn.training.is_enabled()) {
@@ -236,6 +246,7 @@ pub fn bn_relu(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
 /// - `u`, `prev`, `f`: `[batch, C, H, W]` → `[batch, C, H, W]`
 /// - `k`: `[1, C, 1, 1]` or `[1, 1, 1, 1]`
 pub fn lm_step(u: Tensor<4>, prev: Tensor<4>, f: Tensor<4>, k: Tensor<4>) -> Tensor<4> {
+    let k = precision::like(k, &u);
     let shape = u.dims();
     let fused = runs_fast(&u, &k)
         && [&prev, &f].iter().all(|t| t.dims() == shape && t.dtype() == DType::F32)

@@ -188,7 +188,9 @@ pub fn shake(f1: Tensor<4>, f2: Tensor<4>) -> Tensor<4> {
         return (f1 + f2).mul_scalar(0.5);
     }
     let batch = f1.dims()[0];
-    let uniform = || Tensor::<4>::random([batch, 1, 1, 1], Distribution::Default, &device);
+    let uniform = || {
+        crate::precision::like(Tensor::<4>::random([batch, 1, 1, 1], Distribution::Default, &device), &f1)
+    };
     let (eta, eta_back) = (uniform(), uniform());
     let diff = f1 - f2.clone();
     let backward_path = f2 + diff.clone() * eta_back.clone();

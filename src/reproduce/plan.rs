@@ -116,5 +116,6 @@ pub fn row_config(
         seed,
         device: "cpu".into(),
         reversible: false,
+        precision: Default::default(),
     })
 }

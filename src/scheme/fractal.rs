@@ -69,7 +69,8 @@ impl Step for Fractal {
         let k = match &self.fractal_k {
             Some(k) => [0, 1, 2].map(|j| k.val().slice([n - 1..n, j..j + 1]).reshape([1, 1, 1, 1])),
             None => self.k.map(|v| Tensor::full([1, 1, 1, 1], v, &device)),
-        };
+        }
+        .map(|k| crate::precision::like(k, &x));
         let [f1, f2] = two_parts(f, "fractal-rk2 (FractalNet)");
         let (f_n, next) = fractal_step(&x, k, f1, f2);
         history.push(f_n, next);

@@ -261,8 +261,14 @@ impl MultistepRule {
             };
             let terms = states
                 .enumerate()
-                .map(|(j, u)| u * coef(da, j, a[j]))
-                .chain(fs.enumerate().map(|(j, f)| f * coef(db, j, b[j])));
+                .map(|(j, u)| {
+                    let c = crate::precision::like(coef(da, j, a[j]), &u);
+                    u * c
+                })
+                .chain(fs.enumerate().map(|(j, f)| {
+                    let c = crate::precision::like(coef(db, j, b[j]), &f);
+                    f * c
+                }));
             return terms
                 .reduce(|acc, t| acc + t)
                 .unwrap_or_else(|| history.current().zeros_like());

@@ -148,7 +148,7 @@ impl StageNoise {
             NoiseConfig::Uniform { sigma } => Distribution::Uniform(0.0, sigma),
             _ => return u,
         };
-        let noise = Tensor::random(u.shape(), dist, &device);
+        let noise = crate::precision::like(Tensor::random(u.shape(), dist, &device), &u);
         u + noise
     }
 }

@@ -3,6 +3,7 @@
 use crate::data::{Augment, DatasetKind, Normalization};
 use super::optim::{KDecayTarget, OptimConfig};
 use crate::net::NetConfig;
+use crate::precision::Precision;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -65,6 +66,10 @@ pub struct TrainConfig {
     /// activations ([`crate::reversible`]).
     #[serde(default)]
     pub reversible: bool,
+    /// f32, or bf16 mixed precision (bf16 activations, f32 parameters and optimiser; see
+    /// [`crate::precision`]). Configs written before it existed train in f32.
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// Named recipes from the paper (Lu et al., ICML 2018, §5).

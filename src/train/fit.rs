@@ -8,6 +8,7 @@ use super::device::parse_device;
 use super::metrics::{EpochMetrics, Progress};
 use crate::data::{self, Batch, BatchLoader, BatchSource, DataSplit, DatasetKind, ImageFolderLoader};
 use crate::net::Net;
+use crate::precision::Precision;
 use crate::scheme::Learned;
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
@@ -218,14 +219,20 @@ pub fn loss(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     CrossEntropyLossConfig::new().init(&logits.device()).forward(logits, labels)
 }
 
-/// Test loss and accuracy of `model` (evaluation mode: running BN statistics, no autodiff).
-pub fn evaluate(model: &Net, loader: &dyn BatchSource, device: &Device) -> Result<(f64, f64)> {
+/// Test loss and accuracy of `model` (evaluation mode: running BN statistics, no autodiff) with
+/// activations in `precision`.
+pub fn evaluate(
+    model: &Net,
+    loader: &dyn BatchSource,
+    device: &Device,
+    precision: Precision,
+) -> Result<(f64, f64)> {
     let model = model.valid();
     let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0i64, 0usize);
     for batch in loader.epoch(0, 0) {
         let batch = batch.context("reading the test set")?;
         let (x, y) = to_tensors(&batch, device);
-        let logits = model.forward(x);
+        let logits = model.forward(precision.activations(x));
         let n = batch.labels.len();
         let loss: f32 = loss(logits.clone(), y.clone()).into_scalar::<f32>();
         let hits = count_correct(logits, y);
@@ -332,7 +339,7 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
             let (logits, loss_value, grads) = if config.reversible {
                 crate::reversible::loss_and_grads(&model, x, y.clone())
             } else {
-                let logits = model.forward(x);
+                let logits = model.forward(config.precision.activations(x));
                 let loss = loss(logits.clone(), y.clone());
                 let loss_value: f32 = loss.clone().into_scalar::<f32>();
                 (logits, loss_value, GradientsParams::from_grads(loss.backward(), &model))
@@ -357,7 +364,7 @@ pub fn fit(config: &TrainConfig, run_dir: &Path, opts: &FitOptions) -> Result<Ru
         }
         drop(batches);
         let train_seconds = start.elapsed().as_secs_f64();
-        let (test_loss, test_acc) = evaluate(&model, test.as_ref(), &device)?;
+        let (test_loss, test_acc) = evaluate(&model, test.as_ref(), &device, config.precision)?;
         progress.finish(test_acc);
         state.epochs_done = epoch + 1;
         let is_best = test_acc > state.best_test_acc || state.best_epoch == 0;

@@ -50,6 +50,7 @@ pub fn config(model: NetConfig, data: DataConfig, epochs: usize, batch_size: usi
         seed: 0,
         device: "cpu".into(),
         reversible: false,
+        precision: Default::default(),
     }
 }
 
