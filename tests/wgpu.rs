@@ -132,8 +132,10 @@ fn short_fashion_mnist_run_on_wgpu_learns() {
         return;
     }
     let _serial = serial();
-    // 200 images per class (2,000), 3 epochs, cosine lr from 0.1; 100 test images per class.
-    let mut config = common::config(common::small_lm(1, 8), common::fashion(Some(200), Some(100)), 3, 64);
+    // 200 images per class (2,000), 2 epochs, cosine lr from 0.1; 100 test images per class. On an
+    // AVX2 host lavapipe runs a step of 64 in ~7 s after ~400 s of shader compilation: every epoch
+    // here costs CI about 4 minutes there.
+    let mut config = common::config(common::small_lm(1, 8), common::fashion(Some(200), Some(100)), 2, 64);
     config.device = "wgpu".into();
     let dir = common::run_dir("wgpu-fmnist");
     let summary = fit(&config, &dir, &FitOptions::default()).expect("training on wgpu runs");
@@ -152,7 +154,7 @@ fn short_fashion_mnist_run_on_wgpu_learns() {
             100.0 * m.test_acc
         ));
     }
-    // Chance is 10 %; lm-resnet20 on flex reaches ~73 % with this data and schedule.
+    // Chance is 10 %; this run reached 62.5 % on lavapipe (AVX2 host, 2026-12-07) after 2 epochs.
     assert!(summary.final_test_acc > 0.5, "test accuracy {:.4} <= 0.5", summary.final_test_acc);
     assert_eq!(summary.k.len(), 3, "one learned k per stage");
 }
@@ -166,7 +168,7 @@ fn bench_on_wgpu_records_first_step_and_step_times() {
     // A fresh process: its first step compiles every kernel of a training step.
     let out = Command::new(env!("CARGO_BIN_EXE_odenet"))
         .args(["bench", "--model", "lm-resnet20", "--device", "wgpu", "--batch-size", "16"])
-        .args(["--warmup", "2", "--steps", "5", "--mode", "train", "--json"])
+        .args(["--warmup", "1", "--steps", "3", "--mode", "train", "--json"])
         .env("ODENET_STEP_LOG", "1")
         .output()
         .expect("odenet runs");
@@ -174,9 +176,9 @@ fn bench_on_wgpu_records_first_step_and_step_times() {
     assert!(out.status.success(), "odenet bench --device wgpu failed:\n{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let r: BenchReport = serde_json::from_str(stdout.lines().next().unwrap_or_default()).expect("one JSON report");
-    assert_eq!((r.device.as_str(), r.mode.as_str(), r.steps), ("wgpu", "train", 5));
+    assert_eq!((r.device.as_str(), r.mode.as_str(), r.steps), ("wgpu", "train", 3));
     assert!(r.first_step_s > 0.0 && r.ms_per_step > 0.0, "{r:?}");
-    assert!(stderr.contains("first step") && stderr.contains("step 5/5"), "step log:\n{stderr}");
+    assert!(stderr.contains("first step") && stderr.contains("step 3/3"), "step log:\n{stderr}");
     report(&format!(
         "odenet bench lm-resnet20 train batch 16 on wgpu: first step {:.1} s, then {:.0} ms/step (min {:.0}), {:.1} img/s",
         r.first_step_s, r.ms_per_step, r.ms_per_step_min, r.images_per_sec

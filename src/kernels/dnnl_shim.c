@@ -120,7 +120,7 @@ static entry *cache;
     do {                                                                           \
         dnnl_status_t st_ = (call);                                                \
         if (st_ != dnnl_success) {                                                 \
-            snprintf(error, sizeof error, "oneDNN: %s failed with status %d", #call, \
+            snprintf(error, sizeof error, "oneDNN: %.200s failed with status %d", #call, \
                      (int)st_);                                                    \
             return -1;                                                             \
         }                                                                          \
