@@ -14,11 +14,12 @@
 #   3. CIFAR-10 training: lm-resnet20, 5 epochs, cosine, lr 0.1; test accuracy must exceed 70%
 #   4. PyTorch torch.compile for the 20-layer nets, if time is left; bf16 mixed precision for
 #      lm-resnet56 (odenet --precision bf16 against torch.autocast bf16 + channels_last); lm-resnet56
-#      inference with and without CUDA-graph replay (odenet bench --mode infer --graph)
+#      inference with and without CUDA-graph replay (odenet bench --mode infer --graph); lm-resnet56
+#      with Burn's own LM step (--kernels flex) against odenet's fused LM kernel (the default)
 #   5. one comparison table: $OUT/summary.md (also printed)
 # Knobs (environment): GPU_CHECK_AUTOTUNE (CubeCL autotune level: minimal [default], balanced,
 # extensive, full), GPU_CHECK_BUDGET_S (default 465), GPU_CHECK_SKIP (space-separated stage names:
-# torch bench train compile bf16 graph).
+# torch bench train compile bf16 graph fused).
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -228,6 +229,19 @@ if ! skipped graph; then
   done
 fi
 
+# ---- 4d. odenet's fused LM kernel off (lm-resnet56 with Burn's three operations), if time is left --
+if ! skipped fused; then
+  t=$(stage_timeout 45 3)
+  if (( t > 0 )); then
+    log "odenet lm-resnet56 with --kernels flex: Burn's own LM step (timeout ${t}s)"
+    timeout -k 5 "$t" env LD_LIBRARY_PATH="$ODENET_LD" "$BIN" bench --model lm-resnet56 "${BENCH_ARGS[@]}" \
+      --kernels flex > "$OUT/bench-odenet-burn-lm.json" 2> "$OUT/bench-odenet-burn-lm.log"
+    log "rc=$?"
+  else
+    log "fused: skipped (no time left)"
+  fi
+fi
+
 # ---- 5. table ----------------------------------------------------------------------------
 python3 - "$OUT" <<'EOF' | tee "$OUT/summary.md"
 import glob, json, os, sys
@@ -246,6 +260,8 @@ for p in glob.glob(os.path.join(out, "bench-*.json*")):
         key = "odenet" if r.get("framework", "").startswith("odenet") else "torch-" + r.get("variant", "?")
         if key == "odenet" and r.get("precision", "f32") != "f32":
             key = "odenet-" + r["precision"]
+        if key == "odenet" and r.get("kernels") == "burn":
+            key = "odenet-burn-lm"
         if key == "odenet" and r.get("mode") == "infer":
             key = "odenet-infer-graph" if r.get("graph") else "odenet-infer"
         rows[(r["model"], key)] = r
@@ -277,6 +293,10 @@ if gi or gp:
     hw = rows.get(("lm-resnet56", "odenet-infer-graph"), {}).get("graph_hardware")
     ratio = f"{gi / gp:.2f}×" if gi and gp else "–"
     print(f"- inference lm-resnet56: {f(gp)} img/s plain, {f(gi)} img/s replaying a captured graph (hardware graph: {hw}; {ratio})")
+fl, bl = ips("lm-resnet56", "odenet"), ips("lm-resnet56", "odenet-burn-lm")
+if bl:
+    ratio = f"{fl / bl:.2f}×" if fl and bl else "–"
+    print(f"- fused LM kernel, lm-resnet56 training: {f(fl)} img/s with it (--kernels fast), {f(bl)} img/s with Burn's LM step (--kernels flex): {ratio}")
 errs = [f"{m} {k}: {r['error'][:200]}" for (m, k), r in rows.items() if "error" in r]
 for e in errs:
     print(f"- error: {e}")

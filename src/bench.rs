@@ -116,7 +116,8 @@ pub struct BenchReport {
     pub steps: usize,
     /// Worker threads of the CPU backend (rayon pool).
     pub threads: usize,
-    /// Convolution kernels on the CPU: `fast` (oneDNN) or `flex` (Burn's); `burn` elsewhere.
+    /// Kernels: on the CPU `fast` (oneDNN) or `flex` (Burn's); elsewhere `burn+fused-lm` (Burn's
+    /// with odenet's fused LM step, `--kernels fast`) or `burn` (`--kernels flex`).
     #[serde(default)]
     pub kernels: String,
     /// `f32` or `bf16` (mixed precision); reports from before it existed were f32.
@@ -310,9 +311,10 @@ fn time_steps(
         warmup: opts.warmup,
         steps: opts.steps,
         threads: rayon::current_num_threads(),
-        kernels: match device.clone().inner() == Device::flex() {
-            true => format!("{:?}", crate::kernels::kernels()).to_lowercase(),
-            false => "burn".into(),
+        kernels: match (device.clone().inner() == Device::flex(), crate::kernels::fused_gpu_lm_step()) {
+            (true, _) => format!("{:?}", crate::kernels::kernels()).to_lowercase(),
+            (false, true) => "burn+fused-lm".into(),
+            (false, false) => "burn".into(),
         },
         precision: opts.precision,
         graph: false,

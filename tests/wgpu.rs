@@ -5,6 +5,8 @@
 //! - one training step of a small LM-ResNet: logits, loss and every parameter gradient on wgpu
 //!   equal flex's to 1e-4 relative (the model copied with `Module::fork`, which keeps the
 //!   parameters trainable on the new device);
+//! - odenet's fused LM-step kernel (CubeCL, `src/kernels/cube_lm.rs`) equals the literal formula in
+//!   Burn's operations, forward and backward, and computes every LM step of the parity step;
 //! - a short Fashion-MNIST run on wgpu learns (the CPU training tests' assertions, scaled down);
 //! - `odenet bench --device wgpu` in a fresh process: first-step time (shader compilation and
 //!   autotuning) and step time, printed with the test output;
@@ -91,7 +93,6 @@ fn step(net: &odenet::Net, x: &TensorData, device: &Device) -> (Vec<f32>, f32, V
 fn lm_resnet_step_on_wgpu_matches_flex() {
     let Some(wgpu) = vulkan() else { return };
     let _serial = serial();
-    kernels::set_kernels(Kernels::Flex); // the reference: Burn's own CPU kernels
     let flex = Device::flex().autodiff();
     flex.seed(5);
     // Stride-2 stage transitions with 1×1 projections, two LM steps per stage, odd input size.
@@ -103,9 +104,14 @@ fn lm_resnet_step_on_wgpu_matches_flex() {
         .load_record(net.clone().into_record())
         .fork(&wgpu.clone().autodiff());
     let x = Tensor::<4>::random([4, 3, 15, 15], Distribution::Normal(0.0, 1.0), &flex).into_data();
-    let start = std::time::Instant::now();
+    // On wgpu odenet's fused LM kernel; the reference is Burn's own operations on flex.
+    kernels::set_kernels(Kernels::Fast);
+    let (start, fused_before) = (std::time::Instant::now(), kernels::gpu_lm_steps());
     let (logits_g, loss_g, grads_g, eval_g) = step(&on_gpu, &x, &wgpu.clone().autodiff());
     report(&format!("parity step on wgpu (first on this device: shader compilation) {:.1} s", start.elapsed().as_secs_f64()));
+    // 3 stages × 1 LM step (the stage's start is Euler), train and eval forward.
+    assert_eq!(kernels::gpu_lm_steps() - fused_before, 6, "the fused LM kernel computed every LM step on wgpu");
+    kernels::set_kernels(Kernels::Flex);
     let (logits_r, loss_r, grads_r, eval_r) = step(&net, &x, &flex);
     let e = common::rel_err(&logits_g, &logits_r);
     assert!(e < 1e-4, "train-mode logits: relative error {e:e}");
@@ -124,6 +130,72 @@ fn lm_resnet_step_on_wgpu_matches_flex() {
         "wgpu vs flex, relative error: train logits {e:.1e}, eval logits {e_eval:.1e}, worst of {} gradients {worst:.1e}",
         grads_r.len()
     ));
+}
+
+/// odenet's fused LM-step kernel (`--kernels fast` on a GPU device) against the literal formula in
+/// Burn's operations on the same device: the combination, the gradients of u_n, u_{n−1}, f and k
+/// (one k, or one per channel), and inference on the plain device. Planes smaller and larger than
+/// the backward kernel's 256 units, a batch of one, a non-contiguous input.
+#[test]
+fn fused_lm_step_on_wgpu_matches_the_literal_formula() {
+    let Some(wgpu) = vulkan() else { return };
+    let _serial = serial();
+    kernels::set_kernels(Kernels::Fast);
+    let device = wgpu.clone().autodiff();
+    let cases = [(3, 16, 9, 7, false), (2, 8, 8, 8, true), (1, 5, 17, 19, true), (2, 4, 1, 1, false)];
+    for (n, c, h, w, per_channel) in cases {
+        let width = if per_channel { c } else { 1 };
+        let random = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        let u = random([n, c, h, w]);
+        // Stored transposed, so the kernel sees a non-contiguous view.
+        let prev = random([n, c, w, h]).swap_dims(2, 3);
+        let f = random([n, c, h, w]);
+        let g = random([n, c, h, w]);
+        let k_param = Tensor::<2>::random([3, width], Distribution::Uniform(-0.3, 0.3), &device).require_grad();
+        let run = |fused: bool| {
+            let [u, prev, f] = [&u, &prev, &f].map(|t| t.clone().require_grad());
+            let k = k_param.clone().slice([1..2]).reshape([1, width, 1, 1]);
+            let before = kernels::gpu_lm_steps();
+            let y = if fused {
+                kernels::lm_step(u.clone(), prev.clone(), f.clone(), k)
+            } else {
+                (k.clone().neg() + 1.0) * u.clone() + k * prev.clone() + f.clone()
+            };
+            assert_eq!(kernels::gpu_lm_steps() - before, fused as u64, "the fused kernel ran iff asked");
+            let grads = (y.clone() * g.clone()).sum().backward();
+            let dk = k_param.grad(&grads).expect("dk");
+            let grad = |t: &Tensor<4>| t.grad(&grads).expect("gradient");
+            let values = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().expect("f32");
+            let dk = dk.into_data().try_to_vec::<f32>().expect("f32");
+            ([y.inner(), grad(&u), grad(&prev), grad(&f)].map(values), dk)
+        };
+        let ((fused, dk_fused), (reference, dk_ref)) = (run(true), run(false));
+        for (name, (a, b)) in ["y", "du", "dprev", "df"].iter().zip(fused.iter().zip(&reference)) {
+            let err = common::rel_err(a, b);
+            assert!(err < 1e-5, "{name} of [{n}, {c}, {h}, {w}], per channel {per_channel}: {err:e}");
+        }
+        assert!(common::rel_err(&dk_fused, &dk_ref) < 1e-4, "dk: {dk_fused:?} vs {dk_ref:?}");
+        assert!(dk_fused[..width].iter().all(|&v| v == 0.0), "only the sliced row of k gets a gradient");
+        assert!(dk_fused[width..2 * width].iter().any(|&v| v != 0.0), "the sliced row gets one");
+        // Inference: the plain device.
+        let plain = |t: &Tensor<4>| t.clone().inner();
+        let k = k_param.clone().inner().slice([1..2]).reshape([1, width, 1, 1]);
+        let before = kernels::gpu_lm_steps();
+        let y = kernels::lm_step(plain(&u), plain(&prev), plain(&f), k.clone());
+        assert_eq!(kernels::gpu_lm_steps() - before, 1, "inference runs the fused kernel");
+        let want = (k.clone().neg() + 1.0) * plain(&u) + k.clone() * plain(&prev) + plain(&f);
+        let values = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().expect("f32");
+        let err = common::rel_err(&values(y), &values(want.clone()));
+        assert!(err < 1e-6, "inference of [{n}, {c}, {h}, {w}]: {err:e}");
+        // `--kernels flex`: Burn's own operations, the same values.
+        kernels::set_kernels(Kernels::Flex);
+        let before = kernels::gpu_lm_steps();
+        let y = kernels::lm_step(plain(&u), plain(&prev), plain(&f), k);
+        assert_eq!(kernels::gpu_lm_steps(), before, "--kernels flex turns the fused kernel off");
+        assert!(common::rel_err(&values(y), &values(want)) < 1e-6, "Burn's LM step");
+        kernels::set_kernels(Kernels::Fast);
+    }
+    report("fused LM step on wgpu equals the literal formula (forward, 4 gradients, inference)");
 }
 
 #[test]

@@ -71,8 +71,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 /// `--kernels`, shared by the commands that compute (train, eval, bench).
 #[derive(clap::Args, Debug)]
 pub struct KernelArgs {
-    /// CPU convolution kernels: fast (oneDNN; falls back to flex with a warning where it is not
-    /// installed) or flex (Burn's own, the reference). Other devices always use Burn's.
+    /// Kernels: fast (on the CPU oneDNN's convolutions, falling back to flex with a warning where
+    /// it is not installed; on GPU devices odenet's fused LM-step kernel) or flex (Burn's own
+    /// operations everywhere, the reference).
     #[arg(long, value_enum, default_value = "fast")]
     kernels: Kernels,
 }

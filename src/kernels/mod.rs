@@ -11,13 +11,19 @@
 //! - [`Kernels::Flex`]: Burn's own convolution, the reference. Always used for f64 tensors, for
 //!   dilated convolutions, for Burn's gradient checkpointing, and on other devices (CUDA, wgpu).
 //!
+//! On the GPU devices (CubeCL: wgpu, CUDA) convolutions and batch norm are always Burn's; `Fast`
+//! there means odenet's fused LM-step kernel (`cube_lm.rs`, a lever of issue 12), `Flex` Burn's
+//! three operations.
+//!
 //! The choice is process-wide ([`set_kernels`]); the default is `Fast` where oneDNN is available
-//! (odenet built with the header and `libdnnl.so.2` loadable at run time), else `Flex`.
+//! (odenet built with the header and `libdnnl.so.2` loadable at run time), else `Flex` on the CPU.
 
 #[cfg(odenet_dnnl)]
 mod bn_relu;
 #[cfg(odenet_dnnl)]
 mod conv;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+mod cube_lm;
 #[cfg(odenet_dnnl)]
 mod dnnl;
 #[cfg(odenet_dnnl)]
@@ -44,12 +50,14 @@ use crate::precision;
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Kernels {
-    /// oneDNN's convolutions (falls back to flex, with a warning, where oneDNN is missing).
+    /// oneDNN's convolutions on the CPU (falls back to flex, with a warning, where oneDNN is
+    /// missing); the fused LM-step kernel on GPU devices.
     Fast,
-    /// Burn's flex backend only: the reference.
+    /// Burn's own operations only: the reference.
     Flex,
 }
 
+/// Whether `Fast` was asked for (the CPU also needs oneDNN to load: [`kernels`]).
 static FAST: AtomicBool = AtomicBool::new(true);
 
 /// The fast kernels' operations, timed for `odenet bench --breakdown`.
@@ -134,11 +142,27 @@ pub fn set_kernels(kernels: Kernels) -> Kernels {
         }
         (k, _) => k,
     };
-    FAST.store(effective == Kernels::Fast, Ordering::Relaxed);
+    // The request, not the CPU's outcome: a GPU device's fused kernel needs no oneDNN.
+    FAST.store(kernels == Kernels::Fast, Ordering::Relaxed);
     effective
 }
 
-/// The kernels that run now.
+/// LM steps computed by odenet's fused GPU kernel since the start of the process.
+static GPU_LM_STEPS: AtomicU64 = AtomicU64::new(0);
+
+/// How many LM steps (forward passes) odenet's fused GPU kernel has computed in this process: how
+/// tests and `bench` tell that it ran.
+pub fn gpu_lm_steps() -> u64 {
+    GPU_LM_STEPS.load(Ordering::Relaxed)
+}
+
+/// Whether odenet's fused LM-step kernel runs on GPU (CubeCL) devices: `Fast` selected and odenet
+/// built with the `wgpu` or `cuda` feature.
+pub fn fused_gpu_lm_step() -> bool {
+    cfg!(any(feature = "wgpu", feature = "cuda")) && FAST.load(Ordering::Relaxed)
+}
+
+/// The kernels that run now on the CPU.
 pub fn kernels() -> Kernels {
     if FAST.load(Ordering::Relaxed) && fast_available().is_ok() {
         Kernels::Fast
@@ -260,6 +284,14 @@ pub fn lm_step(u: Tensor<4>, prev: Tensor<4>, f: Tensor<4>, k: Tensor<4>) -> Ten
             false => lm_step::infer(u, prev, f, k),
         });
     }
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    if fused_gpu_lm_step() && on_cube(&u) && fits_lm_kernel(&u, &prev, &f, &k) {
+        GPU_LM_STEPS.fetch_add(1, Ordering::Relaxed);
+        return match u.device().is_autodiff() {
+            true => cube_lm::train(u, prev, f, k),
+            false => cube_lm::infer(u, prev, f, k),
+        };
+    }
     let delta = (prev - u.clone()) * k;
     u + f + delta
 }
@@ -278,6 +310,29 @@ pub fn residual_add(u: Tensor<4>, f: Tensor<4>) -> Tensor<4> {
         }
     }
     u + f
+}
+
+/// Whether `x` lives on a CubeCL device (wgpu, CUDA), plain or autodiff without Burn's gradient
+/// checkpointing (the fused kernels record their own backward).
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn on_cube(x: &Tensor<4>) -> bool {
+    let device = x.device();
+    device.gradient_checkpointing_strategy().is_none_or(|s| s == GradientCheckpointingStrategy::Disabled)
+        && matches!(device.inner().as_dispatch(), burn::backend::DispatchDevice::Cube(_))
+}
+
+/// The shapes and dtypes the fused LM kernels take: `u`, `prev`, `f` alike, `k` `[1, C or 1, 1, 1]`
+/// in their dtype, on the same kind of device (all autodiff or none).
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn fits_lm_kernel(u: &Tensor<4>, prev: &Tensor<4>, f: &Tensor<4>, k: &Tensor<4>) -> bool {
+    let shape = u.dims();
+    let kd = k.dims();
+    [prev, f, k].iter().all(|t| t.dtype() == u.dtype() && t.device().is_autodiff() == u.device().is_autodiff())
+        && [prev, f].iter().all(|t| t.dims() == shape)
+        && kd[0] == 1
+        && (kd[1] == 1 || kd[1] == shape[1])
+        && kd[2..] == [1, 1]
+        && shape.iter().all(|&d| d > 0)
 }
 
 /// Whether the fast kernels take an operation on `x` with parameter `weight`: f32 tensors on the
