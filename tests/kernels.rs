@@ -12,6 +12,10 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::Distribution;
 use odenet::kernels::{self, Kernels};
 
+mod common;
+
+use common::{LmCase, lm_literal};
+
 /// One case: batch, in/out channels, input height/width, kernel, stride, padding, groups.
 struct Case {
     n: usize,
@@ -211,29 +215,9 @@ fn batch_norm_relu_matches_burn_in_training_and_inference() {
 fn lm_step_matches_the_literal_formula_forward_and_backward() {
     let device = fast_device().autodiff();
     for (n, c, h, w, per_channel) in [(3, 16, 9, 7, false), (2, 8, 8, 8, true), (1, 5, 3, 5, true)] {
-        let width = if per_channel { c } else { 1 };
-        let random = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
-        let u = random([n, c, h, w]);
-        // Stored transposed, so the kernel sees a non-contiguous view.
-        let prev = random([n, c, w, h]).swap_dims(2, 3);
-        let f = random([n, c, h, w]);
-        let g = random([n, c, h, w]);
-        let k_param =
-            Tensor::<2>::random([3, width], Distribution::Uniform(-0.3, 0.3), &device).require_grad();
-        let run = |fused: bool| {
-            let [u, prev, f] = [&u, &prev, &f].map(|t| t.clone().require_grad());
-            let k = k_param.clone().slice([1..2]).reshape([1, width, 1, 1]);
-            let y = if fused {
-                kernels::lm_step(u.clone(), prev.clone(), f.clone(), k)
-            } else {
-                (k.clone().neg() + 1.0) * u.clone() + k * prev.clone() + f.clone()
-            };
-            let grads = (y.clone() * g.clone()).sum().backward();
-            let dk = k_param.grad(&grads).expect("dk");
-            let grad = |t: &Tensor<4>| t.grad(&grads).expect("gradient");
-            ([y.inner(), grad(&u), grad(&prev), grad(&f)], dk)
-        };
-        let ((fast, dk_fast), (reference, dk_ref)) = (run(true), run(false));
+        let case = LmCase::new(&device, [n, c, h, w], per_channel);
+        let width = case.width;
+        let ((fast, dk_fast), (reference, dk_ref)) = (case.run(true), case.run(false));
         for (name, (a, b)) in ["y", "du", "dprev", "df"].iter().zip(fast.into_iter().zip(reference)) {
             let err = rel_err(a, b);
             assert!(err < 1e-5, "{name} of [{n}, {c}, {h}, {w}], per channel {per_channel}: {err}");
@@ -244,12 +228,12 @@ fn lm_step_matches_the_literal_formula_forward_and_backward() {
         assert_eq!(zero_rows, 0.0, "only the sliced row of k gets a gradient");
         // Inference: the plain device.
         let plain = |t: &Tensor<4>| t.clone().inner();
-        let k = k_param.clone().inner().slice([1..2]).reshape([1, width, 1, 1]);
-        let y = kernels::lm_step(plain(&u), plain(&prev), plain(&f), k.clone());
-        let want = (k.clone().neg() + 1.0) * plain(&u) + k.clone() * plain(&prev) + plain(&f);
+        let k = case.k().inner();
+        let y = kernels::lm_step(plain(&case.u), plain(&case.prev), plain(&case.f), k.clone());
+        let want = lm_literal(plain(&case.u), plain(&case.prev), plain(&case.f), k.clone());
         assert!(rel_err(y, want.clone()) < 1e-6, "inference");
         // Inference on channels-last states (what inference convolutions hand on).
-        let [u, prev, f] = [&u, &prev, &f].map(|t| channels_last(plain(t)));
+        let [u, prev, f] = [&case.u, &case.prev, &case.f].map(|t| channels_last(plain(t)));
         let y = kernels::lm_step(u, prev, f, k);
         assert!(rel_err(y, want) < 1e-6, "inference, channels-last");
     }

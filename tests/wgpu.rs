@@ -143,56 +143,38 @@ fn fused_lm_step_on_wgpu_matches_the_literal_formula() {
     kernels::set_kernels(Kernels::Fast);
     let device = wgpu.clone().autodiff();
     let cases = [(3, 16, 9, 7, false), (2, 8, 8, 8, true), (1, 5, 17, 19, true), (2, 4, 1, 1, false)];
+    let values = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().expect("f32");
     for (n, c, h, w, per_channel) in cases {
-        let width = if per_channel { c } else { 1 };
-        let random = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
-        let u = random([n, c, h, w]);
-        // Stored transposed, so the kernel sees a non-contiguous view.
-        let prev = random([n, c, w, h]).swap_dims(2, 3);
-        let f = random([n, c, h, w]);
-        let g = random([n, c, h, w]);
-        let k_param = Tensor::<2>::random([3, width], Distribution::Uniform(-0.3, 0.3), &device).require_grad();
-        let run = |fused: bool| {
-            let [u, prev, f] = [&u, &prev, &f].map(|t| t.clone().require_grad());
-            let k = k_param.clone().slice([1..2]).reshape([1, width, 1, 1]);
-            let before = kernels::gpu_lm_steps();
-            let y = if fused {
-                kernels::lm_step(u.clone(), prev.clone(), f.clone(), k)
-            } else {
-                (k.clone().neg() + 1.0) * u.clone() + k * prev.clone() + f.clone()
-            };
-            assert_eq!(kernels::gpu_lm_steps() - before, fused as u64, "the fused kernel ran iff asked");
-            let grads = (y.clone() * g.clone()).sum().backward();
-            let dk = k_param.grad(&grads).expect("dk");
-            let grad = |t: &Tensor<4>| t.grad(&grads).expect("gradient");
-            let values = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().expect("f32");
-            let dk = dk.into_data().try_to_vec::<f32>().expect("f32");
-            ([y.inner(), grad(&u), grad(&prev), grad(&f)].map(values), dk)
-        };
-        let ((fused, dk_fused), (reference, dk_ref)) = (run(true), run(false));
-        for (name, (a, b)) in ["y", "du", "dprev", "df"].iter().zip(fused.iter().zip(&reference)) {
-            let err = common::rel_err(a, b);
+        let case = common::LmCase::new(&device, [n, c, h, w], per_channel);
+        let width = case.width;
+        let before = kernels::gpu_lm_steps();
+        let (fused, dk_fused) = case.run(true);
+        assert_eq!(kernels::gpu_lm_steps() - before, 1, "the fused kernel ran");
+        let (reference, dk_ref) = case.run(false);
+        for (name, (a, b)) in ["y", "du", "dprev", "df"].iter().zip(fused.into_iter().zip(reference)) {
+            let err = common::rel_err(&values(a), &values(b));
             assert!(err < 1e-5, "{name} of [{n}, {c}, {h}, {w}], per channel {per_channel}: {err:e}");
         }
+        let [dk_fused, dk_ref] = [dk_fused, dk_ref].map(|t| t.into_data().try_to_vec::<f32>().expect("f32"));
         assert!(common::rel_err(&dk_fused, &dk_ref) < 1e-4, "dk: {dk_fused:?} vs {dk_ref:?}");
         assert!(dk_fused[..width].iter().all(|&v| v == 0.0), "only the sliced row of k gets a gradient");
         assert!(dk_fused[width..2 * width].iter().any(|&v| v != 0.0), "the sliced row gets one");
         // Inference: the plain device.
         let plain = |t: &Tensor<4>| t.clone().inner();
-        let k = k_param.clone().inner().slice([1..2]).reshape([1, width, 1, 1]);
+        let [u, prev, f] = [&case.u, &case.prev, &case.f].map(plain);
+        let k = case.k().inner();
+        let want = values(common::lm_literal(u.clone(), prev.clone(), f.clone(), k.clone()));
         let before = kernels::gpu_lm_steps();
-        let y = kernels::lm_step(plain(&u), plain(&prev), plain(&f), k.clone());
+        let y = kernels::lm_step(u.clone(), prev.clone(), f.clone(), k.clone());
         assert_eq!(kernels::gpu_lm_steps() - before, 1, "inference runs the fused kernel");
-        let want = (k.clone().neg() + 1.0) * plain(&u) + k.clone() * plain(&prev) + plain(&f);
-        let values = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().expect("f32");
-        let err = common::rel_err(&values(y), &values(want.clone()));
+        let err = common::rel_err(&values(y), &want);
         assert!(err < 1e-6, "inference of [{n}, {c}, {h}, {w}]: {err:e}");
         // `--kernels flex`: Burn's own operations, the same values.
         kernels::set_kernels(Kernels::Flex);
         let before = kernels::gpu_lm_steps();
-        let y = kernels::lm_step(plain(&u), plain(&prev), plain(&f), k);
+        let y = kernels::lm_step(u, prev, f, k);
         assert_eq!(kernels::gpu_lm_steps(), before, "--kernels flex turns the fused kernel off");
-        assert!(common::rel_err(&values(y), &values(want)) < 1e-6, "Burn's LM step");
+        assert!(common::rel_err(&values(y), &want) < 1e-6, "Burn's LM step");
         kernels::set_kernels(Kernels::Fast);
     }
     report("fused LM step on wgpu equals the literal formula (forward, 4 gradients, inference)");

@@ -129,3 +129,64 @@ pub fn rel_err(a: &[f32], b: &[f32]) -> f32 {
     let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
     a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
 }
+
+/// One LM step's inputs, for the tests of the fused LM kernels (oneDNN's CPU path, the CubeCL GPU
+/// path) against the literal formula: u_n, a non-contiguous u_{n−1} (stored transposed), f, an
+/// upstream gradient g, and k as row 1 of a 3-row parameter (rows 0 and 2 must get no gradient).
+pub struct LmCase {
+    pub u: burn::prelude::Tensor<4>,
+    pub prev: burn::prelude::Tensor<4>,
+    pub f: burn::prelude::Tensor<4>,
+    pub g: burn::prelude::Tensor<4>,
+    pub k_param: burn::prelude::Tensor<2>,
+    /// Values of k: 1, or C (one per channel).
+    pub width: usize,
+}
+
+impl LmCase {
+    /// Random inputs of shape `[n, c, h, w]` on the autodiff `device`.
+    pub fn new(device: &burn::tensor::Device, [n, c, h, w]: [usize; 4], per_channel: bool) -> Self {
+        use burn::prelude::Tensor;
+        use burn::tensor::Distribution;
+        let width = if per_channel { c } else { 1 };
+        let random = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), device);
+        Self {
+            u: random([n, c, h, w]),
+            prev: random([n, c, w, h]).swap_dims(2, 3),
+            f: random([n, c, h, w]),
+            g: random([n, c, h, w]),
+            k_param: Tensor::<2>::random([3, width], Distribution::Uniform(-0.3, 0.3), device).require_grad(),
+            width,
+        }
+    }
+
+    /// k as the step sees it: `[1, width, 1, 1]`, on the parameter's (autodiff) device.
+    pub fn k(&self) -> burn::prelude::Tensor<4> {
+        self.k_param.clone().slice([1..2]).reshape([1, self.width, 1, 1])
+    }
+
+    /// `y`, then the gradients of `Σ g·y` with respect to u, u_{n−1}, f, and to k's parameter; y
+    /// from `odenet::kernels::lm_step` (`fused`) or from the literal formula in Burn's operations.
+    pub fn run(&self, fused: bool) -> ([burn::prelude::Tensor<4>; 4], burn::prelude::Tensor<2>) {
+        let [u, prev, f] = [&self.u, &self.prev, &self.f].map(|t| t.clone().require_grad());
+        let k = self.k();
+        let y = match fused {
+            true => odenet::kernels::lm_step(u.clone(), prev.clone(), f.clone(), k),
+            false => lm_literal(u.clone(), prev.clone(), f.clone(), k),
+        };
+        let grads = (y.clone() * self.g.clone()).sum().backward();
+        let dk = self.k_param.grad(&grads).expect("dk");
+        let grad = |t: &burn::prelude::Tensor<4>| t.grad(&grads).expect("gradient");
+        ([y.inner(), grad(&u), grad(&prev), grad(&f)], dk)
+    }
+}
+
+/// The LM update as the paper writes it: `(1 − k) u_n + k u_{n−1} + f`.
+pub fn lm_literal(
+    u: burn::prelude::Tensor<4>,
+    prev: burn::prelude::Tensor<4>,
+    f: burn::prelude::Tensor<4>,
+    k: burn::prelude::Tensor<4>,
+) -> burn::prelude::Tensor<4> {
+    (k.clone().neg() + 1.0) * u + k * prev + f
+}
