@@ -271,13 +271,8 @@ pub fn bn_relu(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
 /// - `k`: `[1, C, 1, 1]` or `[1, 1, 1, 1]`
 pub fn lm_step(u: Tensor<4>, prev: Tensor<4>, f: Tensor<4>, k: Tensor<4>) -> Tensor<4> {
     let k = precision::like(k, &u);
-    let shape = u.dims();
-    let fused = runs_fast(&u, &k)
-        && [&prev, &f].iter().all(|t| t.dims() == shape && t.dtype() == DType::F32)
-        && k.dims()[0] == 1
-        && (k.dims()[1] == 1 || k.dims()[1] == shape[1])
-        && k.dims()[2..] == [1, 1];
-    if fused {
+    let fits = fits_lm_kernel(&u, &prev, &f, &k);
+    if fits && runs_fast(&u, &k) {
         #[cfg(odenet_dnnl)]
         return timed(Timed::LmStepForward, || match u.device().is_autodiff() {
             true => lm_step::train(u, prev, f, k),
@@ -285,7 +280,7 @@ pub fn lm_step(u: Tensor<4>, prev: Tensor<4>, f: Tensor<4>, k: Tensor<4>) -> Ten
         });
     }
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
-    if fused_gpu_lm_step() && on_cube(&u) && fits_lm_kernel(&u, &prev, &f, &k) {
+    if fits && fused_gpu_lm_step() && on_cube(&u) {
         GPU_LM_STEPS.fetch_add(1, Ordering::Relaxed);
         return match u.device().is_autodiff() {
             true => cube_lm::train(u, prev, f, k),
@@ -321,9 +316,8 @@ fn on_cube(x: &Tensor<4>) -> bool {
         && matches!(device.inner().as_dispatch(), burn::backend::DispatchDevice::Cube(_))
 }
 
-/// The shapes and dtypes the fused LM kernels take: `u`, `prev`, `f` alike, `k` `[1, C or 1, 1, 1]`
-/// in their dtype, on the same kind of device (all autodiff or none).
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
+/// The shapes and dtypes the fused LM kernels (CPU and GPU) take: `u`, `prev`, `f` alike and not
+/// empty, `k` `[1, C or 1, 1, 1]` in their dtype, on the same kind of device (all autodiff or none).
 fn fits_lm_kernel(u: &Tensor<4>, prev: &Tensor<4>, f: &Tensor<4>, k: &Tensor<4>) -> bool {
     let shape = u.dims();
     let kd = k.dims();
